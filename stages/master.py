@@ -1,0 +1,215 @@
+"""Assemble a chapter's takes into one track with natural pauses, then master it to ACX's spec.
+
+Assembly decides every cue's position in samples, so cue timings are exact by construction;
+mastering never changes the length, so the cues stay valid through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from stages.errors import StageError
+from stages.model import Chapter, Cue, Segment, Take
+from stages.wav import read_wav
+
+log = logging.getLogger(__name__)
+
+MASTER_SAMPLE_RATE_HZ = 44100
+
+# Silence laid between takes (room tone fills it when mastering).
+CLAUSE_PAUSE_MS = 250  # between parts of one sentence, e.g. a quotation and its "said she"
+SENTENCE_PAUSE_MS = 450
+VERSE_LINE_PAUSE_MS = 400
+PARAGRAPH_PAUSE_MS = 900
+HEADING_PAUSE_MS = 1500  # after the chapter title (or any heading)
+SCENE_BREAK_PAUSE_MS = 2000  # replaces the paragraph pause where a scene break sits
+HEAD_ROOM_TONE_MS = 750  # ACX: 0.5-1 s before the first word
+TAIL_ROOM_TONE_MS = 2500  # ACX: 1-5 s after the last word
+
+# Mastering targets (ACX: RMS -23..-18 dBFS, peak <= -3 dBFS, noise floor <= -60 dBFS).
+HIGH_PASS_HZ = 80.0
+HIGH_PASS_ORDER = 2
+COMPRESSOR_THRESHOLD_DBFS = -20.0  # applied after the track is brought to the target RMS
+COMPRESSOR_RATIO = 2.5
+COMPRESSOR_ATTACK_MS = 10.0
+COMPRESSOR_RELEASE_MS = 150.0
+TARGET_RMS_DBFS = -20.0
+RMS_TOLERANCE_DB = 0.2  # stop adjusting the gain once the limited track is this close to the target
+MAX_GAIN_PASSES = 4
+PEAK_CEILING_DBFS = -3.2  # sample peak after limiting; room tone adds well under 0.05 dB
+LIMITER_HOLD_MS = 20.0  # gain reduction is held this long either side of a peak
+LIMITER_SMOOTH_MS = 10.0  # half-width of each of the two box filters that smooth the gain
+ROOM_TONE_DBFS = -70.0  # RMS of the noise laid under the whole track
+ROOM_TONE_CORNER_HZ = 500.0  # the noise falls off above this (a soft, room-like hiss)
+ROOM_TONE_SEED = 20240601
+
+SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’»)\]』」]*\s*$")
+
+
+def db_to_gain(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
+def rms(audio: np.ndarray) -> float:
+    """Return the RMS of `audio` (float64 accumulation)."""
+    if audio.size == 0:
+        return 0.0
+    x = audio.astype(np.float64, copy=False)
+    return math.sqrt(float(np.dot(x, x)) / x.size)
+
+
+def ms_to_samples(ms: int, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> int:
+    return (ms * sample_rate + 500) // 1000
+
+
+def samples_to_ms(n: int, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> int:
+    return (n * 1000 + sample_rate // 2) // sample_rate
+
+
+def pause_ms(prev: Segment, kind: str, *, prev_kind: str, new_paragraph: bool, scene_break: bool) -> int:
+    """Return the silence before a segment of paragraph `kind`, given the segment spoken before it."""
+    if scene_break:
+        return SCENE_BREAK_PAUSE_MS
+    if new_paragraph:
+        return HEADING_PAUSE_MS if prev_kind == "heading" else PARAGRAPH_PAUSE_MS
+    if kind == "verse":
+        return VERSE_LINE_PAUSE_MS
+    return SENTENCE_PAUSE_MS if SENTENCE_END.search(prev.text) else CLAUSE_PAUSE_MS
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Return `audio` resampled with a polyphase filter (22050 -> 44100 is exactly 2x)."""
+    if from_rate == to_rate:
+        return audio.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = math.gcd(from_rate, to_rate)
+    return resample_poly(audio, to_rate // g, from_rate // g).astype(np.float32, copy=False)
+
+
+def load_take(take: Take, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> np.ndarray:
+    """Return a take's audio at `sample_rate`."""
+    audio, rate = read_wav(Path(take.path))
+    if rate != take.sample_rate:
+        log.warning("take %s: file says %d Hz, the take record %d Hz; using the file", take.segment_id, rate, take.sample_rate)
+    return resample(audio, rate, sample_rate)
+
+
+def assemble_chapter(chapter: Chapter, takes: Mapping[str, Take]) -> tuple[np.ndarray, list[Cue]]:
+    """Return the chapter's unmastered track (float32 mono at 44.1 kHz) and one cue per segment."""
+    rate = MASTER_SAMPLE_RATE_HZ
+    pieces: list[np.ndarray] = [np.zeros(ms_to_samples(HEAD_ROOM_TONE_MS), np.float32)]
+    pos = pieces[0].size
+    cues: list[Cue] = []
+    prev: Segment | None = None
+    prev_kind = ""
+    scene_break = False
+    for para in chapter.paragraphs:
+        if para.kind == "scene_break":
+            scene_break = prev is not None  # a break before the first words adds nothing
+            continue
+        for i, seg in enumerate(para.segments):
+            if seg.id not in takes:
+                raise StageError(
+                    f"chapter {chapter.number}: no take for segment {seg.id}; render the chapter before mastering it"
+                )
+            if prev is not None:
+                gap = ms_to_samples(
+                    pause_ms(prev, para.kind, prev_kind=prev_kind, new_paragraph=i == 0, scene_break=scene_break)
+                )
+                pieces.append(np.zeros(gap, np.float32))
+                pos += gap
+            audio = load_take(takes[seg.id], rate)
+            pieces.append(audio)
+            cues.append(Cue(seg.id, seg.text, seg.speaker, samples_to_ms(pos), samples_to_ms(pos + audio.size)))
+            pos += audio.size
+            prev, prev_kind, scene_break = seg, para.kind, False
+    pieces.append(np.zeros(ms_to_samples(TAIL_ROOM_TONE_MS), np.float32))
+    return np.concatenate(pieces), cues
+
+
+def high_pass(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Return `audio` with rumble below HIGH_PASS_HZ removed (Butterworth)."""
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(HIGH_PASS_ORDER, HIGH_PASS_HZ, btype="highpass", fs=sample_rate, output="sos")
+    return sosfilt(sos, audio).astype(np.float32)
+
+
+def compress(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Return `audio` gently compressed (its RMS should already be near the target)."""
+    from pedalboard import Compressor
+
+    comp = Compressor(
+        threshold_db=COMPRESSOR_THRESHOLD_DBFS,
+        ratio=COMPRESSOR_RATIO,
+        attack_ms=COMPRESSOR_ATTACK_MS,
+        release_ms=COMPRESSOR_RELEASE_MS,
+    )
+    return np.asarray(comp(audio, sample_rate), dtype=np.float32).reshape(-1)
+
+
+def limit(audio: np.ndarray, sample_rate: int, ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
+    """Return `audio` with every sample peak at or below `ceiling_dbfs`, by a look-ahead gain curve.
+
+    The gain each sample needs is min-held over +-hold and then smoothed by two box filters whose
+    half-widths add up to no more than the hold, so the smoothed gain never exceeds what any sample
+    in reach needs: peaks land under the ceiling without clipping.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    ceiling = db_to_gain(ceiling_dbfs)
+    mag = np.abs(audio)
+    if mag.size == 0 or float(mag.max()) <= ceiling:
+        return audio.copy()
+    need = np.minimum(1.0, ceiling / np.maximum(mag, 1e-12, dtype=np.float32)).astype(np.float32)
+    del mag
+    hold = max(1, round(LIMITER_HOLD_MS * sample_rate / 1000))
+    smooth = max(1, min(hold // 2, round(LIMITER_SMOOTH_MS * sample_rate / 1000)))
+    gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
+    del need
+    for _ in range(2):
+        gain = uniform_filter1d(gain, size=2 * smooth + 1, mode="nearest")
+    out = audio * gain
+    return np.clip(out, -ceiling, ceiling, out=out)  # only float rounding can reach this
+
+
+def room_tone(num_samples: int, sample_rate: int, dbfs: float = ROOM_TONE_DBFS) -> np.ndarray:
+    """Return deterministic soft noise (white through a one-pole low-pass) with RMS `dbfs`."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(ROOM_TONE_SEED)
+    white = rng.standard_normal(num_samples, dtype=np.float32)
+    pole = math.exp(-2 * math.pi * ROOM_TONE_CORNER_HZ / sample_rate)
+    noise = lfilter([1.0 - pole], [1.0, -pole], white).astype(np.float32)
+    level = rms(noise)
+    return noise * np.float32(db_to_gain(dbfs) / level) if level > 0 else noise
+
+
+def master(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Return `audio` mastered for ACX: high-passed, compressed, at -20 dBFS RMS, peaks <= -3.2 dBFS, room tone under it."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if audio.size == 0:
+        return audio.copy()
+    target = db_to_gain(TARGET_RMS_DBFS)
+    shaped = high_pass(audio, sample_rate)
+    level = rms(shaped)
+    if level > 0:
+        shaped *= np.float32(target / level)
+        shaped = compress(shaped, sample_rate)
+        gain = target / max(rms(shaped), 1e-12)
+        for _ in range(MAX_GAIN_PASSES):
+            out = limit(shaped * np.float32(gain), sample_rate)
+            reached = rms(out)
+            if abs(20 * math.log10(reached / target)) <= RMS_TOLERANCE_DB:
+                break
+            gain *= target / reached
+        shaped = out
+    shaped += room_tone(shaped.size, sample_rate)
+    return shaped

@@ -1,0 +1,1 @@
+"""Packaging: album files, transcripts, pages and reports."""
