@@ -125,6 +125,13 @@ class Manuscript:
     def segments(self) -> list[Segment]:
         return [s for c in self.chapters for s in c.segments]
 
+    def chapter(self, number: int) -> Chapter:
+        """Return the chapter numbered `number` (numbers survive selecting a few chapters)."""
+        for chapter in self.chapters:
+            if chapter.number == number:
+                return chapter
+        raise KeyError(f"{self.slug} has no chapter {number}")
+
     def speakers(self) -> list[str]:
         """Return every speaker in order of first appearance."""
         seen: dict[str, None] = {}

@@ -1,39 +1,57 @@
-"""One progress helper for every long stage: a rich bar on a terminal, plain log lines otherwise."""
+"""One progress helper for every long stage: rich bars with ETA on a terminal, plain log lines otherwise."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 log = logging.getLogger("audiobook")
 
 PLAIN_REPORT_EVERY_S = 10.0
 
 
-@contextlib.contextmanager
-def progress(description: str, total: int, unit: str = "segments") -> Iterator[Callable[[int], None]]:
-    """Yield `advance(n)`; show a bar with ETA on a TTY, else log a line every few seconds."""
-    if sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+class ProgressBoard:
+    """Bars that several threads advance at once; shown while the board is open (`with board:`)."""
 
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeRemainingColumn())
-        with Progress(*columns, transient=False) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
-        return
-    done, started, last = 0, time.monotonic(), 0.0
+    def __init__(self, interactive: bool | None = None):
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self._rich = None
+        self._lock = threading.Lock()
 
-    def advance(n: int = 1) -> None:
-        nonlocal done, last
-        done += n
-        now = time.monotonic()
-        if now - last >= PLAIN_REPORT_EVERY_S or done == total:
-            last = now
-            rate = done / max(now - started, 1e-9)
-            eta = (total - done) / rate if rate else 0.0
-            log.info("%s: %d/%d %s, eta %.0fs", description, done, total, unit, eta)
+    def __enter__(self) -> ProgressBoard:
+        if self.interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    yield advance
+            self._rich = Progress(
+                TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[unit]}"), TimeRemainingColumn(),
+            )
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def bar(self, description: str, total: int, unit: str) -> Callable[[int], None]:
+        """Return `advance(n)` for a new bar of `total` steps."""
+        if self._rich is not None:
+            task = self._rich.add_task(description, total=total, unit=unit)
+            return lambda n=1: self._rich.advance(task, n)
+        done, started, last = 0, time.monotonic(), 0.0
+
+        def advance(n: int = 1) -> None:
+            nonlocal done, last
+            with self._lock:
+                done += n
+                now = time.monotonic()
+                if now - last < PLAIN_REPORT_EVERY_S and done < total:
+                    return
+                last = now
+                rate = done / max(now - started, 1e-9)
+                log.info("%s: %d/%d %s, eta %.0fs", description, done, total, unit, (total - done) / rate if rate else 0)
+
+        return advance

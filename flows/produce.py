@@ -1,0 +1,115 @@
+"""The produce flow: ingest -> attribute -> cast -> chapters (fanned out) -> album.
+
+Each task is one call into stages/; the flow only wires them together and shows progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from stages import produce as stage
+from stages.attribute import attribute
+from stages.cast import Casting, cast, load_library
+from stages.errors import UserError
+from stages.ingest import ingest
+from stages.model import NARRATOR, Manuscript, Voice, Workspace
+from stages.progress import ProgressBoard
+from stages.render import check_voices
+
+log = logging.getLogger("audiobook")
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(source: Path, workspace: Workspace, slug: str | None) -> Manuscript:
+    manuscript = ingest(source, workspace.manuscript_dir, slug=slug)
+    manuscript = attribute(manuscript)
+    manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
+    return manuscript
+
+
+@task(name="cast", cache_policy=NO_CACHE)
+def cast_task(manuscript: Manuscript, workspace: Workspace, narrator: str | None) -> tuple[Casting, dict[str, Voice]]:
+    library = load_library(workspace.voices_dir)
+    casting = cast(manuscript, library, workspace.manuscript_dir(manuscript.slug) / "cast.toml", narrator=narrator)
+    check_voices(manuscript, casting, library)
+    return casting, library
+
+
+@task(name="chapter", cache_policy=NO_CACHE)
+def chapter_task(manuscript: Manuscript, number: int, **kwargs) -> stage.ChapterResult:
+    return stage.produce_chapter(manuscript, number, **kwargs)
+
+
+@task(name="album", cache_policy=NO_CACHE)
+def album_task(manuscript: Manuscript, results: list[stage.ChapterResult], **kwargs) -> dict[str, Path]:
+    return stage.finish_album(manuscript, results, **kwargs)
+
+
+def select_chapters(manuscript: Manuscript, spec: str | None) -> Manuscript:
+    """Return the manuscript with only the chapters `spec` names ("1-3,5"); all when spec is None."""
+    if not spec:
+        return manuscript
+    wanted: set[int] = set()
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            wanted.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UserError(f"--chapters {spec!r} is not a list of chapter numbers; write it like 1-3,5") from None
+    chosen = [c for c in manuscript.chapters if c.number in wanted]
+    if not chosen:
+        raise UserError(f"--chapters {spec!r} names no chapter of {manuscript.source} (it has 1-{len(manuscript.chapters)})")
+    return manuscript.with_chapters(chosen)
+
+
+@flow(name="produce-audiobook", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
+def produce_flow(
+    source: Path,
+    root: Path,
+    slug: str | None = None,
+    narrator: str | None = None,
+    chapters: str | None = None,
+    interactive: bool | None = None,
+) -> dict:
+    """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
+    started = time.perf_counter()
+    workspace = Workspace(Path(root))
+    manuscript = select_chapters(ingest_task(Path(source), workspace, slug), chapters)
+    casting, library = cast_task(manuscript, workspace, narrator)
+    tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
+    with ProgressBoard(interactive) as board:
+        chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
+        segment_bar = board.bar("segments", len(manuscript.segments), "segments")
+        futures = [
+            chapter_task.submit(
+                manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
+                advance=segment_bar,
+            )
+            for c in manuscript.chapters
+        ]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            chapter_bar(1)
+    facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
+    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts)
+    return {
+        "slug": manuscript.slug,
+        "output": str(workspace.output_dir(manuscript.slug)),
+        "chapters": [r.to_dict() for r in results],
+        "synthesized": sum(r.stats.synthesized for r in results),
+        "cached": sum(r.stats.cached for r in results),
+        "engine_s": facts["engine_s"],
+        "paths": {k: str(v) for k, v in paths.items()},
+    }
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

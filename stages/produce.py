@@ -1,0 +1,216 @@
+"""A book from manuscript to album, stage by stage, as plain functions the flow calls.
+
+`produce_chapter` renders, assembles, masters, measures and writes one chapter; a chapter whose
+stamp (a hash of its takes, text and settings) matches the last run is reused as it is.
+`finish_album` writes what needs every chapter: the M4B, the read-along page and the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stages import acx, files, master
+from stages.cache import TakeCache
+from stages.cast import Casting
+from stages.errors import StageError
+from stages.ingest import slugify
+from stages.model import AcxFigures, Manuscript, Voice, Workspace
+from stages.package import album, listen, report, sync
+from stages.render import RenderStats, render_chapter
+
+log = logging.getLogger(__name__)
+
+STAMP_VERSION = 1  # bump when chapter assembly, mastering or packaging changes its output
+
+
+@dataclass(frozen=True)
+class ChapterResult:
+    number: int
+    title: str
+    mp3: str  # file names inside the album folder
+    vtt: str
+    sync: str
+    master_wav: str  # absolute path of the mastered 16-bit WAV kept for the M4B
+    duration_s: float
+    segments: int
+    acx: AcxFigures
+    stats: RenderStats
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("acx", "stats")}
+        return d | {"acx": self.acx.to_dict(), "stats": self.stats.__dict__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChapterResult:
+        return cls(**(d | {"acx": AcxFigures.from_dict(d["acx"]), "stats": RenderStats(**d["stats"])}))
+
+
+def chapter_stem(number: int, title: str) -> str:
+    """Return the file stem for a chapter: "01-down-the-rabbit-hole", or "01" for titles with no ASCII."""
+    slug = slugify(title, fallback="")
+    return f"{number:02d}-{slug}"[:60].rstrip("-") if slug else f"{number:02d}"
+
+
+def album_tags(manuscript: Manuscript, workspace: Workspace, narrator: Voice) -> album.AlbumTags:
+    """Return the tags every file of the album carries."""
+    cover_bytes, mime = None, "image/jpeg"
+    if manuscript.cover:
+        cover_path = workspace.manuscript_dir(manuscript.slug) / manuscript.cover
+        cover_bytes = cover_path.read_bytes()
+        mime = "image/png" if cover_path.suffix == ".png" else "image/jpeg"
+    return album.AlbumTags(
+        album=manuscript.title,
+        author=manuscript.author,
+        narrator=f"{narrator.name} (synthetic voice)",
+        cover=cover_bytes,
+        cover_mime=mime,
+        language=manuscript.language,
+    )
+
+
+def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: album.AlbumTags) -> str:
+    chapter = manuscript.chapter(number)
+    recipe = {
+        "version": STAMP_VERSION,
+        "takes": take_keys,
+        "chapter": chapter.to_dict(),
+        "total": len(manuscript.chapters),
+        "tags": [tags.album, tags.author, tags.narrator, tags.language, hashlib.sha256(tags.cover or b"").hexdigest()],
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def produce_chapter(
+    manuscript: Manuscript,
+    number: int,
+    *,
+    workspace: Workspace,
+    casting: Casting,
+    library: dict[str, Voice],
+    tags: album.AlbumTags,
+    advance: Callable[[int], None] = lambda n: None,
+) -> ChapterResult:
+    """Render, assemble, master, measure and write chapter `number`; return what was made."""
+    chapter = manuscript.chapter(number)
+    cache = TakeCache(workspace.cache_dir)
+    takes, stats = render_chapter(chapter, casting=casting, library=library, cache=cache, advance=advance)
+    out_dir = workspace.output_dir(manuscript.slug)
+    work_dir = workspace.cache_dir / "work" / manuscript.slug
+    stem = chapter_stem(number, chapter.title)
+    key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments], tags)
+    stamp_path = work_dir / f"{stem}.json"
+    previous = _read_stamp(stamp_path, key, out_dir)
+    if previous is not None:
+        log.info("chapter %d unchanged since the last run; kept as it is", number)
+        return ChapterResult.from_dict(previous | {"stats": stats.__dict__})
+
+    audio, cues = master.assemble_chapter(chapter, takes)
+    audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ)
+    figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
+    rate = master.MASTER_SAMPLE_RATE_HZ
+    mp3 = album.write_chapter_mp3(
+        audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number, total=len(manuscript.chapters), tags=tags
+    )
+    duration_ms = round(len(audio) * 1000 / rate)
+    vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt")
+    sync_map = sync.write_sync_map(
+        out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=mp3.name, duration_ms=duration_ms, cues=cues
+    )
+    wav_path = _write_wav16(work_dir / f"{stem}.wav", audio, rate)
+    result = ChapterResult(
+        number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
+        len(audio) / rate, len(chapter.segments), figures, stats,
+    )
+    files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
+    return result
+
+
+def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
+    try:
+        stamp = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    result = stamp.get("result", {})
+    needed = [out_dir / result.get(k, "") for k in ("mp3", "vtt", "sync")] + [Path(result.get("master_wav", ""))]
+    if stamp.get("key") != key or not all(p.is_file() for p in needed):
+        return None
+    return result
+
+
+def _write_wav16(path: Path, audio: np.ndarray, rate: int) -> Path:
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with files.atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def _read_wav16(path: str) -> np.ndarray:
+    with wave.open(path, "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
+
+
+def finish_album(
+    manuscript: Manuscript,
+    results: Sequence[ChapterResult],
+    *,
+    workspace: Workspace,
+    tags: album.AlbumTags,
+    facts: dict,
+) -> dict[str, Path]:
+    """Write the M4B, the read-along page and the report for the chapters in `results`."""
+    out_dir = workspace.output_dir(manuscript.slug)
+    failing = [r for r in results if not r.acx.passes]
+    m4b = out_dir / f"{manuscript.slug}.m4b"
+    rate = master.MASTER_SAMPLE_RATE_HZ
+    album.write_m4b([_read_wav16(r.master_wav) for r in results], rate, [r.title for r in results], m4b, tags=tags)
+    chapters = {c.number: c for c in manuscript.chapters}
+    pages = [
+        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1])
+        for r in results
+    ]
+    listen_page = listen.write_listen_page(
+        out_dir / "listen.html",
+        title=manuscript.title,
+        author=manuscript.author,
+        narrator=tags.narrator,
+        cover_file=_copy_cover(manuscript, workspace, out_dir),
+        chapters=pages,
+    )
+    book = facts | {
+        "title": manuscript.title,
+        "author": manuscript.author,
+        "narrator": tags.narrator,
+        "language": manuscript.language,
+        "source": manuscript.source,
+        "m4b": m4b.name,
+        "chapters": len(results),
+        "duration_s": round(sum(r.duration_s for r in results), 3),
+        "segments": sum(r.segments for r in results),
+        "synthesized": sum(r.stats.synthesized for r in results),
+        "cached": sum(r.stats.cached for r in results),
+    }
+    reports = [report.ChapterReport(r.number, r.title, r.mp3, r.duration_s, r.segments, r.acx) for r in results]
+    report_json, report_html = report.write_report(out_dir, book=book, chapters=reports)
+    if failing:
+        problems = "; ".join(f"chapter {r.number}: {', '.join(r.acx.problems)}" for r in failing)
+        raise StageError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
+    return {"m4b": m4b, "listen": listen_page, "report": report_json, "report_html": report_html}
+
+
+def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:
+    if not manuscript.cover:
+        return None
+    data = (workspace.manuscript_dir(manuscript.slug) / manuscript.cover).read_bytes()
+    files.write_bytes(out_dir / manuscript.cover, data)
+    return manuscript.cover
