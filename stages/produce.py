@@ -186,6 +186,7 @@ def finish_album(
         narrator=tags.narrator,
         cover_file=_copy_cover(manuscript, workspace, out_dir),
         chapters=pages,
+        language=manuscript.language,
     )
     book = facts | {
         "title": manuscript.title,

@@ -142,12 +142,16 @@ def _check(book: Mapping[str, Any], chapters: Sequence[ChapterReport], out_dir: 
         raise UserError(f"the report for {out_dir} needs the book facts as a dict, got {type(book).__name__}")
     numbers = [c.number for c in chapters]
     if len(set(numbers)) != len(numbers):
-        raise UserError(f"the report for {out_dir} lists a chapter number twice ({numbers}); give each chapter one entry")
+        raise UserError(
+            f"the report for {out_dir} lists a chapter number twice ({numbers}); give each chapter one entry"
+        )
     for key, value in book.items():
         try:
             json.dumps(value)
         except (TypeError, ValueError) as e:
-            raise UserError(f"book fact {key!r} for the report in {out_dir} is not JSON-able ({e}); pass plain values") from e
+            raise UserError(
+                f"book fact {key!r} for the report in {out_dir} is not JSON-able ({e}); pass plain values"
+            ) from e
 
 
 def render_report_html(book: Mapping[str, Any], chapters: Sequence[ChapterReport]) -> str:
