@@ -2,7 +2,8 @@
 
 RMS is unweighted over the whole file, 20*log10(rms) with samples in [-1, 1] (a full-scale square
 wave reads 0 dBFS, a full-scale sine -3 dBFS); the noise floor is the RMS of the quietest 0.4 s
-window stepped by 0.1 s. Everything is block-wise numpy, so an hour at 44.1 kHz takes seconds.
+window stepped by 0.1 s; loudness is BS.1770 integrated LUFS (the same figures as pyloudnorm).
+Everything is block-wise numpy over 0.1 s steps, so an hour at 44.1 kHz takes a few seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ DIGITAL_SILENCE_DBFS = -90.0  # a floor below this reads as dead air, which ACX 
 NOISE_WINDOW_S = 0.4
 NOISE_STEP_S = 0.1
 SILENCE_DBFS = -120.0  # what a level of exactly zero is reported as (keeps figures finite for JSON)
+LUFS_BLOCK_S = 0.4  # BS.1770 gating block; blocks overlap by 75% (stepped NOISE_STEP_S)
+LUFS_ABSOLUTE_GATE = -70.0  # LUFS
+LUFS_RELATIVE_GATE_LU = -10.0
+K_SHELF_HZ, K_SHELF_Q, K_SHELF_GAIN_DB = 1500.0, 1 / math.sqrt(2), 4.0  # BS.1770 K-weighting stage 1
+K_HIGH_PASS_HZ, K_HIGH_PASS_Q = 38.0, 0.5  # stage 2
 DECIMALS = 2  # figures are reported, and checked, to 0.01 dB
 BLOCKS_PER_CHUNK = 2048  # steps converted to float64 at a time, to bound memory
 
@@ -30,16 +36,54 @@ def to_dbfs(level: float) -> float:
     return 20.0 * math.log10(level) if level > 0 else SILENCE_DBFS
 
 
-def _step_energies(audio: np.ndarray, step: int) -> tuple[np.ndarray, float]:
-    """Return (sum of squares of each whole step, sum of squares of the whole file)."""
+def _step_energies(audio: np.ndarray, step: int, sos: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Return (sum of squares of each whole step, of the whole file), filtering by `sos` first if given."""
+    from scipy.signal import sosfilt
+
     whole = audio.size // step
     energies = np.empty(whole, dtype=np.float64)
-    blocks = audio[: whole * step].reshape(whole, step) if whole else np.empty((0, step), np.float32)
-    for start in range(0, whole, BLOCKS_PER_CHUNK):
-        chunk = blocks[start : start + BLOCKS_PER_CHUNK].astype(np.float64)
-        energies[start : start + chunk.shape[0]] = np.einsum("ij,ij->i", chunk, chunk)
-    rest = audio[whole * step :].astype(np.float64)
-    return energies, float(energies.sum()) + float(np.dot(rest, rest))
+    zi = None if sos is None else np.zeros((sos.shape[0], 2))
+    total = 0.0
+    chunk_len = BLOCKS_PER_CHUNK * step
+    for start in range(0, audio.size, chunk_len):
+        chunk = audio[start : start + chunk_len].astype(np.float64)
+        if sos is not None:
+            chunk, zi = sosfilt(sos, chunk, zi=zi)
+        first, n = start // step, chunk.size // step
+        blocks = chunk[: n * step].reshape(n, step)
+        energies[first : first + n] = np.einsum("ij,ij->i", blocks, blocks)
+        total += float(energies[first : first + n].sum()) + float(np.dot(chunk[n * step :], chunk[n * step :]))
+    return energies, total
+
+
+def _biquad(kind: str, fc_hz: float, q: float, gain_db: float, sample_rate: int) -> np.ndarray:
+    """Return one second-order section [b0 b1 b2 1 a1 a2] of a high-shelf or high-pass filter."""
+    a_lin = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * math.pi * fc_hz / sample_rate
+    cos_w, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
+    if kind == "high_shelf":
+        root = 2.0 * math.sqrt(a_lin) * alpha
+        b = [
+            a_lin * ((a_lin + 1) + (a_lin - 1) * cos_w + root),
+            -2 * a_lin * ((a_lin - 1) + (a_lin + 1) * cos_w),
+            a_lin * ((a_lin + 1) + (a_lin - 1) * cos_w - root),
+        ]
+        a = [(a_lin + 1) - (a_lin - 1) * cos_w + root, 2 * ((a_lin - 1) - (a_lin + 1) * cos_w)]
+        a.append((a_lin + 1) - (a_lin - 1) * cos_w - root)
+    else:
+        b = [(1 + cos_w) / 2, -(1 + cos_w), (1 + cos_w) / 2]
+        a = [1 + alpha, -2 * cos_w, 1 - alpha]
+    return np.array(b + a) / a[0]
+
+
+def k_weighting(sample_rate: int) -> np.ndarray:
+    """Return BS.1770's K-weighting (head-shelf then high-pass) as second-order sections."""
+    return np.stack(
+        [
+            _biquad("high_shelf", K_SHELF_HZ, K_SHELF_Q, K_SHELF_GAIN_DB, sample_rate),
+            _biquad("high_pass", K_HIGH_PASS_HZ, K_HIGH_PASS_Q, 0.0, sample_rate),
+        ]
+    )
 
 
 def noise_floor_dbfs(audio: np.ndarray, sample_rate: int, energies: np.ndarray | None = None) -> float:
@@ -57,14 +101,22 @@ def noise_floor_dbfs(audio: np.ndarray, sample_rate: int, energies: np.ndarray |
 
 
 def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """Return the integrated loudness (ITU-R BS.1770, gated) in LUFS; SILENCE_DBFS if too short or silent."""
-    import pyloudnorm
-
-    meter = pyloudnorm.Meter(sample_rate)
-    if audio.size < meter.block_size * sample_rate:
+    """Return the integrated loudness (ITU-R BS.1770-4, gated) in LUFS; SILENCE_DBFS if too short or silent."""
+    step = max(1, round(NOISE_STEP_S * sample_rate))
+    per_block = max(1, round(LUFS_BLOCK_S / NOISE_STEP_S))
+    energies, _ = _step_energies(audio, step, k_weighting(sample_rate))
+    if energies.size < per_block:
         return SILENCE_DBFS
-    value = float(meter.integrated_loudness(audio.astype(np.float64, copy=False)))
-    return value if math.isfinite(value) else SILENCE_DBFS
+    csum = np.concatenate(([0.0], np.cumsum(energies)))
+    z = (csum[per_block:] - csum[:-per_block]) / (per_block * step)
+    with np.errstate(divide="ignore"):
+        loud = -0.691 + 10.0 * np.log10(z)
+    gated = z[loud >= LUFS_ABSOLUTE_GATE]
+    if gated.size == 0:
+        return SILENCE_DBFS
+    relative = -0.691 + 10.0 * math.log10(float(gated.mean())) + LUFS_RELATIVE_GATE_LU
+    final = z[(loud > relative) & (loud >= LUFS_ABSOLUTE_GATE)]
+    return -0.691 + 10.0 * math.log10(float(final.mean())) if final.size else SILENCE_DBFS
 
 
 def problems_of(rms_dbfs: float, peak_dbfs: float, floor_dbfs: float) -> tuple[str, ...]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-import wave
 from pathlib import Path
 
 import numpy as np
 
-from stages import files
+from stages import wav
 from stages.engines import Engine
+from stages.errors import StageError
 from stages.model import Take, Voice
 
 CACHE_LAYOUT = 1  # bump when the key recipe changes
@@ -50,20 +50,15 @@ class TakeCache:
     def get(self, segment_id: str, key: str) -> Take | None:
         """Return the cached take for `key`, or None when it was never completed."""
         path = self.path(key)
-        try:
-            with wave.open(str(path), "rb") as w:
-                return Take(segment_id, key, str(path), w.getframerate(), w.getnframes())
-        except (FileNotFoundError, EOFError, wave.Error):
+        if not path.is_file():
             return None
+        try:
+            info = wav.wav_info(path)
+        except StageError:
+            return None
+        return Take(segment_id, key, str(path), info.sample_rate, info.frames) if info.frames else None
 
     def put(self, segment_id: str, key: str, audio: np.ndarray, sample_rate: int) -> Take:
         """Store `audio` (float32 in [-1, 1]) under `key` atomically and return its take."""
-        path = self.path(key)
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
-        with files.atomic_path(path) as tmp:
-            with wave.open(str(tmp), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sample_rate)
-                w.writeframes(pcm.tobytes())
-        return Take(segment_id, key, str(path), sample_rate, len(pcm))
+        path = wav.write_wav(self.path(key), audio, sample_rate)
+        return Take(segment_id, key, str(path), sample_rate, len(audio))

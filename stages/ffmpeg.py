@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from stages.errors import StageError
 
 STDERR_TAIL_CHARS = 300
+PIPE_CHUNK_SAMPLES = 1 << 20  # samples written to ffmpeg's stdin per write
 
 
 @functools.cache
@@ -59,3 +62,31 @@ def decode_audio(path: Path, sample_rate: int) -> np.ndarray:
     except subprocess.CalledProcessError as e:
         raise stage_error(f"decode {path}", e.stderr) from e
     return np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
+
+
+def encode_pcm(
+    chunks: Iterable[np.ndarray], sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = ()
+) -> None:
+    """Stream mono float32 `chunks` to ffmpeg's stdin (input 0), with `inputs` after it, then `args`.
+
+    Each chunk is written straight from its buffer, so no joined copy of the whole audio is made.
+    """
+    cmd = base_args() + ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", *inputs, *args]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            for chunk in chunks:
+                pcm = np.ascontiguousarray(chunk, dtype="<f4").reshape(-1)
+                for start in range(0, pcm.size, PIPE_CHUNK_SAMPLES):
+                    proc.stdin.write(memoryview(pcm[start : start + PIPE_CHUNK_SAMPLES]).cast("B"))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped reading; its exit status and stderr say why
+        except BaseException:
+            proc.kill()  # the audio could not be produced: stop ffmpeg rather than wait on it
+            proc.wait()
+            raise
+        code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            raise stage_error(what, err.read())

@@ -21,14 +21,18 @@ from stages.wav import read_wav
 log = logging.getLogger(__name__)
 
 MASTER_SAMPLE_RATE_HZ = 44100
+CHUNK_SAMPLES = 1 << 21  # filters and sums run on this many samples at a time, to bound memory
 
-# Silence laid between takes (room tone fills it when mastering).
-CLAUSE_PAUSE_MS = 250  # between parts of one sentence, e.g. a quotation and its "said she"
-SENTENCE_PAUSE_MS = 450
-VERSE_LINE_PAUSE_MS = 400
-PARAGRAPH_PAUSE_MS = 900
+# Silence laid between takes (room tone fills it when mastering), after each take's edges are trimmed.
+CLAUSE_PAUSE_MS = 150  # between parts of one sentence, e.g. a quotation and its "said she"
+SENTENCE_PAUSE_MS = 500
+VERSE_LINE_PAUSE_MS = 350
+PARAGRAPH_PAUSE_MS = 1000
 HEADING_PAUSE_MS = 1500  # after the chapter title (or any heading)
 SCENE_BREAK_PAUSE_MS = 2000  # replaces the paragraph pause where a scene break sits
+TAKE_EDGE_DBFS = -50.0  # a take's leading and trailing samples quieter than this are edge silence
+TAKE_LEAD_KEEP_MS = 30  # edge silence kept before the first sound (the engine leaves 30-70 ms)
+TAKE_TAIL_KEEP_MS = 120  # and after the last (it leaves 100-350 ms), so pauses come out even
 HEAD_ROOM_TONE_MS = 750  # ACX: 0.5-1 s before the first word
 TAIL_ROOM_TONE_MS = 2500  # ACX: 1-5 s after the last word
 
@@ -43,8 +47,9 @@ TARGET_RMS_DBFS = -20.0
 RMS_TOLERANCE_DB = 0.2  # stop adjusting the gain once the limited track is this close to the target
 MAX_GAIN_PASSES = 4
 PEAK_CEILING_DBFS = -3.2  # sample peak after limiting; room tone adds well under 0.05 dB
+LIMITER_BLOCK_SAMPLES = 32  # the gain curve is computed per block and ramped linearly across it
 LIMITER_HOLD_MS = 20.0  # gain reduction is held this long either side of a peak
-LIMITER_SMOOTH_MS = 10.0  # half-width of each of the two box filters that smooth the gain
+LIMITER_SMOOTH_MS = 8.0  # half-width of each of the two box filters that smooth the gain
 ROOM_TONE_DBFS = -70.0  # RMS of the noise laid under the whole track
 ROOM_TONE_CORNER_HZ = 500.0  # the noise falls off above this (a soft, room-like hiss)
 ROOM_TONE_SEED = 20240601
@@ -57,11 +62,26 @@ def db_to_gain(db: float) -> float:
 
 
 def rms(audio: np.ndarray) -> float:
-    """Return the RMS of `audio` (float64 accumulation)."""
+    """Return the RMS of `audio` (float64 accumulation, chunk by chunk)."""
     if audio.size == 0:
         return 0.0
-    x = audio.astype(np.float64, copy=False)
-    return math.sqrt(float(np.dot(x, x)) / x.size)
+    total = 0.0
+    for start in range(0, audio.size, CHUNK_SAMPLES):
+        x = audio[start : start + CHUNK_SAMPLES].astype(np.float64)
+        total += float(np.dot(x, x))
+    return math.sqrt(total / audio.size)
+
+
+def filter_sos(sos: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """Return `audio` through the IIR filter `sos`, as float32, chunk by chunk (no whole float64 copy)."""
+    from scipy.signal import sosfilt
+
+    out = np.empty(audio.size, np.float32)
+    state = np.zeros((sos.shape[0], 2))
+    for start in range(0, audio.size, CHUNK_SAMPLES):
+        chunk, state = sosfilt(sos, audio[start : start + CHUNK_SAMPLES], zi=state)
+        out[start : start + chunk.size] = chunk
+    return out
 
 
 def ms_to_samples(ms: int, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> int:
@@ -93,12 +113,22 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resample_poly(audio, to_rate // g, from_rate // g).astype(np.float32, copy=False)
 
 
+def trim_edges(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Return `audio` with edge silence cut to TAKE_LEAD_KEEP_MS before and TAKE_TAIL_KEEP_MS after the sound."""
+    loud = np.flatnonzero(np.abs(audio) > db_to_gain(TAKE_EDGE_DBFS))
+    if loud.size == 0:
+        return audio
+    start = max(0, int(loud[0]) - ms_to_samples(TAKE_LEAD_KEEP_MS, sample_rate))
+    end = min(audio.size, int(loud[-1]) + 1 + ms_to_samples(TAKE_TAIL_KEEP_MS, sample_rate))
+    return audio[start:end]
+
+
 def load_take(take: Take, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> np.ndarray:
-    """Return a take's audio at `sample_rate`."""
+    """Return a take's audio at `sample_rate`, its edge silence trimmed."""
     audio, rate = read_wav(Path(take.path))
     if rate != take.sample_rate:
-        log.warning("take %s: file says %d Hz, the take record %d Hz; using the file", take.segment_id, rate, take.sample_rate)
-    return resample(audio, rate, sample_rate)
+        log.warning("take %s: file is %d Hz, record says %d Hz", take.segment_id, rate, take.sample_rate)
+    return trim_edges(resample(audio, rate, sample_rate), sample_rate)
 
 
 def assemble_chapter(chapter: Chapter, takes: Mapping[str, Take]) -> tuple[np.ndarray, list[Cue]]:
@@ -136,10 +166,10 @@ def assemble_chapter(chapter: Chapter, takes: Mapping[str, Take]) -> tuple[np.nd
 
 def high_pass(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Return `audio` with rumble below HIGH_PASS_HZ removed (Butterworth)."""
-    from scipy.signal import butter, sosfilt
+    from scipy.signal import butter
 
     sos = butter(HIGH_PASS_ORDER, HIGH_PASS_HZ, btype="highpass", fs=sample_rate, output="sos")
-    return sosfilt(sos, audio).astype(np.float32)
+    return filter_sos(sos, audio)
 
 
 def compress(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -158,42 +188,46 @@ def compress(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def limit(audio: np.ndarray, sample_rate: int, ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
     """Return `audio` with every sample peak at or below `ceiling_dbfs`, by a look-ahead gain curve.
 
-    The gain each sample needs is min-held over +-hold and then smoothed by two box filters whose
-    half-widths add up to no more than the hold, so the smoothed gain never exceeds what any sample
-    in reach needs: peaks land under the ceiling without clipping.
+    Per block of LIMITER_BLOCK_SAMPLES, the gain the loudest sample needs is min-held over +-hold
+    blocks, smoothed by two box filters reaching less than the hold, then ramped linearly from block
+    to block. Every gain a sample gets is therefore at most what it needs: no clipping, no overshoot.
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     ceiling = db_to_gain(ceiling_dbfs)
-    mag = np.abs(audio)
-    if mag.size == 0 or float(mag.max()) <= ceiling:
+    if audio.size == 0 or max(float(audio.max()), -float(audio.min())) <= ceiling:
         return audio.copy()
-    need = np.minimum(1.0, ceiling / np.maximum(mag, 1e-12, dtype=np.float32)).astype(np.float32)
-    del mag
-    hold = max(1, round(LIMITER_HOLD_MS * sample_rate / 1000))
-    smooth = max(1, min(hold // 2, round(LIMITER_SMOOTH_MS * sample_rate / 1000)))
-    gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
-    del need
+    size, block = audio.size, LIMITER_BLOCK_SAMPLES
+    blocks = -(-size // block)
+    padded = np.zeros(blocks * block, np.float32)
+    padded[:size] = audio
+    loudest = np.abs(padded.reshape(blocks, block)).max(axis=1)
+    need = np.minimum(1.0, ceiling / np.maximum(loudest, 1e-12)).astype(np.float32)
+    smooth = max(1, round(LIMITER_SMOOTH_MS * sample_rate / 1000 / block))
+    hold = max(2 * smooth + 1, round(LIMITER_HOLD_MS * sample_rate / 1000 / block))
+    gain = minimum_filter1d(np.append(need, need[-1]), size=2 * hold + 1, mode="nearest")
     for _ in range(2):
         gain = uniform_filter1d(gain, size=2 * smooth + 1, mode="nearest")
-    out = audio * gain
+    ramp = np.arange(block, dtype=np.float32) / block
+    curve = gain[:-1, None] + (gain[1:] - gain[:-1])[:, None] * ramp
+    out = padded.reshape(blocks, block)
+    out *= curve
+    out = padded[:size]
     return np.clip(out, -ceiling, ceiling, out=out)  # only float rounding can reach this
 
 
 def room_tone(num_samples: int, sample_rate: int, dbfs: float = ROOM_TONE_DBFS) -> np.ndarray:
     """Return deterministic soft noise (white through a one-pole low-pass) with RMS `dbfs`."""
-    from scipy.signal import lfilter
-
     rng = np.random.default_rng(ROOM_TONE_SEED)
-    white = rng.standard_normal(num_samples, dtype=np.float32)
     pole = math.exp(-2 * math.pi * ROOM_TONE_CORNER_HZ / sample_rate)
-    noise = lfilter([1.0 - pole], [1.0, -pole], white).astype(np.float32)
+    one_pole = np.array([[1.0 - pole, 0.0, 0.0, 1.0, -pole, 0.0]])
+    noise = filter_sos(one_pole, rng.standard_normal(num_samples, np.float32))
     level = rms(noise)
     return noise * np.float32(db_to_gain(dbfs) / level) if level > 0 else noise
 
 
 def master(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Return `audio` mastered for ACX: high-passed, compressed, at -20 dBFS RMS, peaks <= -3.2 dBFS, room tone under it."""
+    """Return `audio` mastered for ACX: high-passed, compressed, -20 dBFS RMS, peaks <= -3.2 dBFS, room tone under."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size == 0:
         return audio.copy()

@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from stages import acx, files, master
+from stages import acx, files, master, wav
 from stages.cache import TakeCache
 from stages.cast import Casting
 from stages.errors import StageError
@@ -124,7 +121,7 @@ def produce_chapter(
     sync_map = sync.write_sync_map(
         out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=mp3.name, duration_ms=duration_ms, cues=cues
     )
-    wav_path = _write_wav16(work_dir / f"{stem}.wav", audio, rate)
+    wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
     result = ChapterResult(
         number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
         len(audio) / rate, len(chapter.segments), figures, stats,
@@ -145,21 +142,6 @@ def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
     return result
 
 
-def _write_wav16(path: Path, audio: np.ndarray, rate: int) -> Path:
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    with files.atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
-def _read_wav16(path: str) -> np.ndarray:
-    with wave.open(path, "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
-
-
 def finish_album(
     manuscript: Manuscript,
     results: Sequence[ChapterResult],
@@ -173,7 +155,7 @@ def finish_album(
     failing = [r for r in results if not r.acx.passes]
     m4b = out_dir / f"{manuscript.slug}.m4b"
     rate = master.MASTER_SAMPLE_RATE_HZ
-    album.write_m4b([_read_wav16(r.master_wav) for r in results], rate, [r.title for r in results], m4b, tags=tags)
+    album.write_m4b([Path(r.master_wav) for r in results], rate, [r.title for r in results], m4b, tags=tags)
     chapters = {c.number: c for c in manuscript.chapters}
     pages = [
         listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,51 @@ FORMAT_EXTENSIBLE = 0xFFFE
 PCM16_FULL_SCALE = 32768.0
 
 
-def _chunks(data: bytes, path: Path) -> dict[bytes, tuple[int, int]]:
-    """Return {chunk id: (offset, size)} for the chunks of a RIFF/WAVE file."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise StageError(f"{path} is not a WAV file (no RIFF/WAVE header); re-render it")
-    found: dict[bytes, tuple[int, int]] = {}
-    pos = 12
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        found.setdefault(cid, (pos + 8, min(size, len(data) - pos - 8)))
-        pos += 8 + size + (size & 1)
-    return found
+@dataclass(frozen=True)
+class WavInfo:
+    """What a WAV file's header says."""
+
+    sample_rate: int
+    channels: int
+    encoding: int  # FORMAT_PCM or FORMAT_FLOAT
+    bits: int
+    data_offset: int  # where the samples start in the file
+    data_bytes: int
+
+    @property
+    def frames(self) -> int:
+        return self.data_bytes // max(1, self.channels * self.bits // 8)
+
+
+def wav_info(path: Path) -> WavInfo:
+    """Return the header of a WAV file, reading only its chunk headers."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(0)
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                raise StageError(f"{path} is not a WAV file (no RIFF/WAVE header); re-render it")
+            fmt, data = None, None
+            pos = 12
+            while pos + 8 <= size and (fmt is None or data is None):
+                f.seek(pos)
+                cid, length = struct.unpack("<4sI", f.read(8))
+                if cid == b"fmt ":
+                    fmt = f.read(min(length, 40))
+                elif cid == b"data":
+                    data = (pos + 8, min(length, size - pos - 8))
+                pos += 8 + length + (length & 1)
+    except OSError as e:
+        raise StageError(f"cannot read WAV {path}: {e.strerror}; re-render it") from e
+    if fmt is None or data is None or len(fmt) < 16:
+        raise StageError(f"{path} has no fmt or data chunk; re-render it")
+    encoding, channels, rate = struct.unpack("<HHI", fmt[:8])
+    bits = struct.unpack("<H", fmt[14:16])[0]
+    if encoding == FORMAT_EXTENSIBLE and len(fmt) >= 26:
+        encoding = struct.unpack("<H", fmt[24:26])[0]
+    return WavInfo(rate, channels, encoding, bits, data[0], data[1])
 
 
 def _decode(raw: bytes, fmt: int, bits: int, path: Path) -> np.ndarray:
@@ -47,25 +82,15 @@ def _decode(raw: bytes, fmt: int, bits: int, path: Path) -> np.ndarray:
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Return (mono float32 samples, sample rate) of a WAV file; several channels are averaged."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise StageError(f"cannot read WAV {path}: {e.strerror}; re-render the take") from e
-    chunks = _chunks(data, path)
-    if b"fmt " not in chunks or b"data" not in chunks:
-        raise StageError(f"{path} has no fmt or data chunk; re-render the take")
-    off, _ = chunks[b"fmt "]
-    fmt, channels, rate = struct.unpack("<HHI", data[off : off + 8])
-    bits = struct.unpack("<H", data[off + 14 : off + 16])[0]
-    if fmt == FORMAT_EXTENSIBLE:
-        fmt = struct.unpack("<H", data[off + 24 : off + 26])[0]
-    off, size = chunks[b"data"]
-    frame = channels * bits // 8
-    samples = _decode(data[off : off + size - size % max(frame, 1)], fmt, bits, path)
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.float32)
-    return samples, rate
+    info = wav_info(path)
+    frame = info.channels * info.bits // 8
+    with open(path, "rb") as f:
+        f.seek(info.data_offset)
+        raw = f.read(info.frames * frame)
+    samples = _decode(raw, info.encoding, info.bits, Path(path))
+    if info.channels > 1:
+        samples = samples.reshape(-1, info.channels).mean(axis=1).astype(np.float32)
+    return samples, info.sample_rate
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int, *, float32: bool = False) -> Path:
