@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore", "prefect", "uvicorn", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.WARNING)
     try:
         return _produce(args)
     except UserError as e:
@@ -49,12 +47,23 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _quiet_prefect(debug: bool) -> None:
+    """Keep Prefect's own run reports off the terminal: a failed run is reported once, by main()."""
+    if debug:
+        return
+    for name in ("httpx", "httpcore", "uvicorn", "prefect"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _produce(args: argparse.Namespace) -> int:
     book = args.book
     if not book.is_file():
         raise UserError(f"{book}: no such file; give the path of an .epub, .txt or .md book")
-    import flows  # noqa: F401  (sets Prefect's defaults before Prefect loads)
     from flows.produce import produce_flow
+
+    _quiet_prefect(debug=args.debug)
 
     summary = produce_flow(book.resolve(), args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters)
     if args.json:

@@ -6,7 +6,6 @@ Each task is one call into stages/; the flow only wires them together and shows 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from stages import files
 from stages import produce as stage
 from stages.attribute import attribute
 from stages.cast import Casting, cast, load_library
@@ -82,6 +82,9 @@ def produce_flow(
     started = time.perf_counter()
     workspace = Workspace(Path(root))
     manuscript = select_chapters(ingest_task(Path(source), workspace, slug), chapters)
+    for folder in (workspace.output_dir(manuscript.slug), workspace.cache_dir):
+        if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
+            log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
     casting, library = cast_task(manuscript, workspace, narrator)
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
     with ProgressBoard(interactive) as board:
@@ -109,7 +112,3 @@ def produce_flow(
         "engine_s": facts["engine_s"],
         "paths": {k: str(v) for k, v in paths.items()},
     }
-
-
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))

@@ -7,6 +7,7 @@ entry already there, adds the speakers it has not seen, and refuses voice ids th
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 BUNDLED_VOICES_DIR = Path(__file__).resolve().parents[1] / "voices"
 DEFAULT_NARRATOR = "joe"
 FEMALE_MARKERS = ("Mrs.", "Mrs", "Miss", "Lady", "Madam", "Madame", "Ms.", "Aunt", "Queen", "Duchess", "Mother", "Sister")
+PRONOUN_GENDER = {"he": "male", "him": "male", "his": "male", "himself": "male",
+                  "she": "female", "her": "female", "hers": "female", "herself": "female"}
+PRONOUN_WINDOW_CHARS = 80  # how far after a name a pronoun is taken to refer back to it
 MALE_MARKERS = ("Mr.", "Mr", "Sir", "Lord", "Dr.", "Uncle", "King", "Duke", "Father", "Brother", "Captain", "Colonel")
 
 
@@ -61,6 +65,27 @@ def guess_gender(name: str) -> str:
     return ""
 
 
+def infer_genders(manuscript: Manuscript) -> dict[str, str]:
+    """Return "female"/"male" for speakers whose honorific, or the pronouns that follow their name, say so."""
+    speakers = [s for s in manuscript.speakers() if s not in (NARRATOR, UNKNOWN_SPEAKER)]
+    votes = {s: Counter() for s in speakers}
+    patterns = {s: re.compile(rf"\b{re.escape(s)}\b") for s in speakers}
+    for seg in manuscript.segments:
+        if seg.kind != "narration":
+            continue
+        for speaker, pattern in patterns.items():
+            for m in pattern.finditer(seg.text):
+                after = seg.text[m.end(): m.end() + PRONOUN_WINDOW_CHARS].lower()
+                votes[speaker].update(PRONOUN_GENDER[w] for w in re.findall(r"[a-z]+", after) if w in PRONOUN_GENDER)
+    genders = {}
+    for speaker in speakers:
+        by_title = guess_gender(speaker)
+        (top, n), *rest = votes[speaker].most_common() or [("", 0)]
+        runner_up = rest[0][1] if rest else 0
+        genders[speaker] = by_title or (top if n >= 2 and n >= 2 * runner_up else "")
+    return genders
+
+
 def cast(manuscript: Manuscript, library: dict[str, Voice], sheet: Path, narrator: str | None = None) -> Casting:
     """Return the casting for `manuscript`, keeping every entry of an existing cast sheet, and save the sheet."""
     existing = read_sheet(sheet, library) if sheet.exists() else {}
@@ -73,10 +98,11 @@ def cast(manuscript: Manuscript, library: dict[str, Voice], sheet: Path, narrato
     chosen.setdefault(UNKNOWN_SPEAKER, chosen[NARRATOR])
     pools = _character_pools(library, language=manuscript.language)
     turn = Counter()
+    genders = infer_genders(manuscript)
     for speaker, _ in lines.most_common():
         if speaker in chosen:
             continue
-        gender = guess_gender(speaker)
+        gender = genders.get(speaker, "")
         pool = pools.get(gender) or pools[""]
         if not pool:
             chosen[speaker] = chosen[NARRATOR]

@@ -49,3 +49,13 @@ def write_text(path: Path, text: str) -> Path:
 def write_json(path: Path, data: object) -> Path:
     """Write `data` as indented UTF-8 JSON atomically; return the path."""
     return write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def sweep_partials(folder: Path) -> int:
+    """Delete temporary files an interrupted run left under `folder`; return how many."""
+    swept = 0
+    for tmp in Path(folder).rglob(".*.part*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            swept += 1
+    return swept
