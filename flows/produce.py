@@ -97,12 +97,18 @@ def produce_flow(
             )
             for c in manuscript.chapters
         ]
+        m4b_job = stage.M4bJob(manuscript, workspace, tags)  # encodes each chapter as it arrives
         results = []
-        for future in futures:
-            results.append(future.result())
-            chapter_bar(1)
+        try:
+            for future in futures:
+                results.append(future.result())
+                m4b_job.add(results[-1])
+                chapter_bar(1)
+        except BaseException:
+            m4b_job.abort()
+            raise
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
-    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts)
+    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts, m4b_job=m4b_job)
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),

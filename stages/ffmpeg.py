@@ -64,6 +64,46 @@ def decode_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
 
 
+class PcmEncoder:
+    """An ffmpeg process fed mono float32 audio on stdin (input 0), chunk by chunk, as it becomes ready."""
+
+    def __init__(self, sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = ()):
+        cmd = base_args() + ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", *inputs, *args]
+        self.what = what
+        self._err = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+        self._broken = False
+
+    def write(self, chunk: np.ndarray) -> None:
+        """Send `chunk` to the encoder; blocks while ffmpeg catches up."""
+        pcm = np.ascontiguousarray(chunk, dtype="<f4").reshape(-1)
+        try:
+            for start in range(0, pcm.size, PIPE_CHUNK_SAMPLES):
+                self._proc.stdin.write(memoryview(pcm[start : start + PIPE_CHUNK_SAMPLES]).cast("B"))
+        except BrokenPipeError:
+            self._broken = True  # ffmpeg stopped reading; close() reports why
+
+    def close(self) -> None:
+        """Finish the file; raise StageError with ffmpeg's words if it failed."""
+        try:
+            if not self._broken:
+                self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = self._proc.wait()
+        self._err.seek(0)
+        stderr = self._err.read()
+        self._err.close()
+        if code != 0:
+            raise stage_error(self.what, stderr)
+
+    def abort(self) -> None:
+        """Stop ffmpeg without finishing the file."""
+        self._proc.kill()
+        self._proc.wait()
+        self._err.close()
+
+
 def encode_pcm(
     chunks: Iterable[np.ndarray], sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = ()
 ) -> None:
@@ -71,22 +111,11 @@ def encode_pcm(
 
     Each chunk is written straight from its buffer, so no joined copy of the whole audio is made.
     """
-    cmd = base_args() + ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", *inputs, *args]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            for chunk in chunks:
-                pcm = np.ascontiguousarray(chunk, dtype="<f4").reshape(-1)
-                for start in range(0, pcm.size, PIPE_CHUNK_SAMPLES):
-                    proc.stdin.write(memoryview(pcm[start : start + PIPE_CHUNK_SAMPLES]).cast("B"))
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg stopped reading; its exit status and stderr say why
-        except BaseException:
-            proc.kill()  # the audio could not be produced: stop ffmpeg rather than wait on it
-            proc.wait()
-            raise
-        code = proc.wait()
-        if code != 0:
-            err.seek(0)
-            raise stage_error(what, err.read())
+    encoder = PcmEncoder(sample_rate, args, what, inputs=inputs)
+    try:
+        for chunk in chunks:
+            encoder.write(chunk)
+    except BaseException:
+        encoder.abort()  # the audio could not be produced: stop ffmpeg rather than wait on it
+        raise
+    encoder.close()

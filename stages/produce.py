@@ -40,6 +40,8 @@ class ChapterResult:
     segments: int
     acx: AcxFigures
     stats: RenderStats
+    key: str = ""  # the chapter's stamp: a hash of everything its files depend on
+    reused: bool = False  # True when the files of an earlier run were kept as they were
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k not in ("acx", "stats")}
@@ -107,7 +109,7 @@ def produce_chapter(
     previous = _read_stamp(stamp_path, key, out_dir)
     if previous is not None:
         log.info("chapter %d unchanged since the last run; kept as it is", number)
-        return ChapterResult.from_dict(previous | {"stats": stats.__dict__})
+        return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True})
 
     audio, cues = master.assemble_chapter(chapter, takes)
     audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ)
@@ -124,22 +126,69 @@ def produce_chapter(
     wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
     result = ChapterResult(
         number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
-        len(audio) / rate, len(chapter.segments), figures, stats,
+        len(audio) / rate, len(chapter.segments), figures, stats, key,
     )
     files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
 
 
 def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
-    try:
-        stamp = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    stamp = _json_or_empty(path)
     result = stamp.get("result", {})
     needed = [out_dir / result.get(k, "") for k in ("mp3", "vtt", "sync")] + [Path(result.get("master_wav", ""))]
     if stamp.get("key") != key or not all(p.is_file() for p in needed):
         return None
     return result
+
+
+class M4bJob:
+    """The album's M4B, encoded chapter by chapter while later chapters still render.
+
+    Nothing is encoded while chapters come back unchanged from an earlier run; if every chapter
+    does and the M4B's stamp matches, the M4B on disk is kept as it is.
+    """
+
+    def __init__(self, manuscript: Manuscript, workspace: Workspace, tags: album.AlbumTags):
+        self.path = workspace.output_dir(manuscript.slug) / f"{manuscript.slug}.m4b"
+        self.stamp = workspace.cache_dir / "work" / manuscript.slug / "m4b.json"
+        self.tags = tags
+        self.results: list[ChapterResult] = []
+        self._encoder: album.M4bEncoder | None = None
+
+    def add(self, result: ChapterResult) -> None:
+        """Take the next chapter, in album order."""
+        self.results.append(result)
+        if self._encoder is None and not result.reused:
+            self._start()
+        elif self._encoder is not None:
+            self._encoder.add_chapter(result.title, Path(result.master_wav))
+
+    def _start(self) -> None:
+        self._encoder = album.M4bEncoder(self.path, master.MASTER_SAMPLE_RATE_HZ, tags=self.tags)
+        for r in self.results:
+            self._encoder.add_chapter(r.title, Path(r.master_wav))
+
+    def finish(self) -> Path:
+        """Return the finished M4B, encoding it now if no chapter has started it."""
+        key = hashlib.sha256(json.dumps([STAMP_VERSION, [r.key for r in self.results]]).encode()).hexdigest()
+        if self._encoder is None:
+            if self.path.is_file() and _json_or_empty(self.stamp).get("key") == key:
+                return self.path
+            self._start()
+        self._encoder.finish()
+        files.write_json(self.stamp, {"key": key})
+        return self.path
+
+    def abort(self) -> None:
+        if self._encoder is not None:
+            self._encoder.abort()
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def finish_album(
@@ -149,13 +198,16 @@ def finish_album(
     workspace: Workspace,
     tags: album.AlbumTags,
     facts: dict,
+    m4b_job: M4bJob | None = None,
 ) -> dict[str, Path]:
-    """Write the M4B, the read-along page and the report for the chapters in `results`."""
+    """Write the M4B (or finish `m4b_job`, already fed `results`), the read-along page and the report."""
     out_dir = workspace.output_dir(manuscript.slug)
     failing = [r for r in results if not r.acx.passes]
-    m4b = out_dir / f"{manuscript.slug}.m4b"
-    rate = master.MASTER_SAMPLE_RATE_HZ
-    album.write_m4b([Path(r.master_wav) for r in results], rate, [r.title for r in results], m4b, tags=tags)
+    if m4b_job is None:
+        m4b_job = M4bJob(manuscript, workspace, tags)
+        for r in results:
+            m4b_job.add(r)
+    m4b = m4b_job.finish()
     chapters = {c.number: c for c in manuscript.chapters}
     pages = [
         listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1])

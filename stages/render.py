@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from stages.cache import TakeCache
 from stages.cast import Casting
 from stages.engines import get_engine, speaks
 from stages.errors import StageError, UserError
-from stages.model import Chapter, Manuscript, Take, Voice
+from stages.model import Chapter, Manuscript, Segment, Take, Voice
 
 log = logging.getLogger(__name__)
+
+RENDER_THREADS = max(1, min(os.cpu_count() or 1, 8))  # per chapter; the engine bounds how many run at once
 
 
 @dataclass(frozen=True)
@@ -47,31 +53,50 @@ def render_chapter(
     library: dict[str, Voice],
     cache: TakeCache,
     advance: Callable[[int], None] = lambda n: None,
+    workers: int = RENDER_THREADS,
 ) -> tuple[dict[str, Take], RenderStats]:
-    """Return a take for every segment of `chapter`, synthesizing only what the cache lacks."""
+    """Return a take for every segment of `chapter`, synthesizing only what the cache lacks.
+
+    Missing takes are synthesized on `workers` threads (the engine bounds how many run at once);
+    each is stored in the cache as soon as it is made, so an interruption loses only those in flight.
+    """
     takes: dict[str, Take] = {}
-    made = found = 0
-    engine_s = 0.0
+    todo: dict[str, list[Segment]] = {}  # cache key -> segments that say exactly this
     for seg in chapter.segments:
         voice = library[casting.voice_for(seg.speaker)]
-        engine = get_engine(voice.engine)
-        key = cache.key(seg.spoken, voice, engine)
-        take = cache.get(seg.id, key)
-        if take is None:
-            started = time.perf_counter()
-            try:
-                audio = engine.synthesize(seg.spoken, voice)
-            except Exception as e:
-                raise StageError(f"engine {engine.name} failed on segment {seg.id} ({seg.spoken[:60]!r}): {e}") from e
-            engine_s += time.perf_counter() - started
-            if audio.size == 0:
-                raise StageError(f"engine {engine.name} returned no audio for segment {seg.id} ({seg.spoken[:60]!r})")
-            take = cache.put(seg.id, key, audio, engine.sample_rate)
-            made += 1
+        key = cache.key(seg.spoken, voice, get_engine(voice.engine))
+        if (take := cache.get(seg.id, key)) is not None:
+            takes[seg.id] = take
+            advance(1)
         else:
-            found += 1
-        takes[seg.id] = take
-        advance(1)
-    audio_s = sum(t.duration_s for t in takes.values())
-    log.debug("chapter %d: %d synthesized, %d cached", chapter.number, made, found)
-    return takes, RenderStats(made, found, engine_s, audio_s)
+            todo.setdefault(key, []).append(seg)
+    cached = len(takes)
+    engine_s = 0.0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"render-c{chapter.number:02d}") as pool:
+        jobs = {pool.submit(_synthesize, segs[0], key, library[casting.voice_for(segs[0].speaker)], cache): key
+                for key, segs in todo.items()}
+        for job in as_completed(jobs):
+            take, seconds = job.result()
+            engine_s += seconds
+            for seg in todo[jobs[job]]:
+                takes[seg.id] = replace(take, segment_id=seg.id)
+            advance(len(todo[jobs[job]]))
+    ordered = {seg.id: takes[seg.id] for seg in chapter.segments}
+    audio_s = sum(t.duration_s for t in ordered.values())
+    return ordered, RenderStats(len(todo), cached + sum(len(v) - 1 for v in todo.values()), engine_s, audio_s)
+
+
+def _synthesize(seg: Segment, key: str, voice: Voice, cache: TakeCache) -> tuple[Take, float]:
+    """Return the new take for `seg` (stored in the cache) and the seconds the engine took."""
+    engine = get_engine(voice.engine)
+    started = time.perf_counter()
+    if not any(ch.isalnum() for ch in seg.spoken):  # punctuation alone: a breath, not a failure
+        return cache.put(seg.id, key, np.zeros(int(0.2 * engine.sample_rate), np.float32), engine.sample_rate), 0.0
+    try:
+        audio = engine.synthesize(seg.spoken, voice)
+    except Exception as e:
+        raise StageError(f"engine {engine.name} failed on segment {seg.id} ({seg.spoken[:60]!r}): {e}") from e
+    seconds = time.perf_counter() - started
+    if audio.size == 0:
+        raise StageError(f"engine {engine.name} returned no audio for segment {seg.id} ({seg.spoken[:60]!r})")
+    return cache.put(seg.id, key, audio, engine.sample_rate), seconds

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from stages import files
 from stages.errors import StageError, UserError
-from stages.ffmpeg import base_args, encode_pcm, stage_error
+from stages.ffmpeg import PcmEncoder, base_args, encode_pcm, run_ffmpeg, stage_error
 from stages.wav import read_wav, wav_info
 
 MP3_SAMPLE_RATE_HZ = 44100
@@ -165,10 +164,50 @@ def _chapter_length(audio: np.ndarray | Path, sample_rate: int, what: str) -> in
     return info.frames
 
 
-def _chapter_pcm(chapters: list[np.ndarray | Path]) -> Iterator[np.ndarray]:
-    """Yield each chapter's samples in turn, reading a WAV only when its turn comes."""
-    for audio in chapters:
-        yield read_wav(Path(audio))[0] if isinstance(audio, (str, Path)) else np.asarray(audio, np.float32)
+class M4bEncoder:
+    """Encodes an M4B chapter by chapter as each becomes ready, so encoding overlaps rendering.
+
+    The AAC stream is encoded once, continuously (no gap or priming at chapter joins); `finish`
+    then adds the chapter marks, brand and tags in a quick stream copy.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, *, tags: AlbumTags):
+        self.path, self.sample_rate, self.tags = Path(path), sample_rate, tags
+        self.titles: list[str] = []
+        self.lengths: list[int] = []
+        self._scratch = tempfile.TemporaryDirectory(prefix="m4b-")
+        self._audio = Path(self._scratch.name) / "audio.m4a"
+        args = ["-c:a", "aac", "-aac_coder", M4B_AAC_CODER, "-b:a", f"{M4B_BITRATE_KBPS}k"]
+        args += ["-ar", str(M4B_SAMPLE_RATE_HZ), "-ac", "1", "-f", "mp4", str(self._audio)]
+        self._encoder = PcmEncoder(sample_rate, args, f"encode the M4B {path}")
+
+    def add_chapter(self, title: str, audio: np.ndarray | Path) -> None:
+        """Append one chapter: its samples, or its mastered mono WAV (read only now)."""
+        what = f"M4B {self.path} chapter {len(self.titles) + 1} ({title!r})"
+        self.lengths.append(_chapter_length(audio, self.sample_rate, what))
+        self.titles.append(title)
+        self._encoder.write(read_wav(Path(audio))[0] if isinstance(audio, (str, Path)) else np.asarray(audio, np.float32))
+
+    def finish(self) -> Path:
+        """Write the M4B with a chapter mark at each chapter's first sample; return its path."""
+        try:
+            self._encoder.close()
+            meta = files.write_text(Path(self._scratch.name) / "chapters.txt",
+                                    _chapter_metadata(self.lengths, self.titles, self.sample_rate))
+            args = ["-i", str(self._audio), "-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_metadata", "1"]
+            args += ["-map_chapters", "1", "-c", "copy", "-metadata:s:a:0", f"language={_iso639_2(self.tags.language)}"]
+            args += ["-movflags", "+faststart", "-brand", "M4B ", "-f", "ipod"]
+            with files.atomic_path(self.path) as tmp:
+                run_ffmpeg([*args, str(tmp)], f"add chapter marks to the M4B {self.path}")
+                _tag_m4b(tmp, self.tags)
+        finally:
+            self._scratch.cleanup()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop encoding and leave nothing behind."""
+        self._encoder.abort()
+        self._scratch.cleanup()
 
 
 def write_m4b(
@@ -181,21 +220,16 @@ def write_m4b(
     """
     if not chapter_audio or len(chapter_audio) != len(titles):
         raise UserError(f"{path}: {len(chapter_audio)} chapters of audio but {len(titles)} titles; give one title each")
-    lengths = [
+    for i, (a, t) in enumerate(zip(chapter_audio, titles)):  # check every chapter before encoding any
         _chapter_length(a, sample_rate, f"M4B {path} chapter {i + 1} ({t!r})")
-        for i, (a, t) in enumerate(zip(chapter_audio, titles))
-    ]
-    meta = _chapter_metadata(lengths, titles, sample_rate)
-    args = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c:a", "aac"]
-    args += ["-aac_coder", M4B_AAC_CODER, "-b:a", f"{M4B_BITRATE_KBPS}k"]
-    args += ["-ar", str(M4B_SAMPLE_RATE_HZ), "-ac", "1", "-metadata:s:a:0", f"language={_iso639_2(tags.language)}"]
-    args += ["-movflags", "+faststart", "-brand", "M4B ", "-f", "ipod"]
-    with tempfile.TemporaryDirectory() as scratch, files.atomic_path(path) as tmp:
-        meta_path = files.write_text(Path(scratch) / "chapters.txt", meta)
-        inputs = ["-f", "ffmetadata", "-i", str(meta_path)]
-        encode_pcm(_chapter_pcm(chapter_audio), sample_rate, [*args, str(tmp)], f"encode the M4B {path}", inputs=inputs)
-        _tag_m4b(tmp, tags)
-    return Path(path)
+    encoder = M4bEncoder(path, sample_rate, tags=tags)
+    try:
+        for audio, title in zip(chapter_audio, titles):
+            encoder.add_chapter(title, audio)
+    except BaseException:
+        encoder.abort()
+        raise
+    return encoder.finish()
 
 
 def _tag_m4b(path: Path, tags: AlbumTags) -> None:
