@@ -90,13 +90,16 @@ def produce_flow(
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
         segment_bar = board.bar("segments", len(manuscript.segments), "segments")
-        futures = [
-            chapter_task.submit(
+        # longest chapters first, so the run does not end on one long chapter rendering alone
+        by_length = sorted(manuscript.chapters, key=lambda c: -sum(len(s.spoken) for s in c.segments))
+        submitted = {
+            c.number: chapter_task.submit(
                 manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
                 advance=segment_bar,
             )
-            for c in manuscript.chapters
-        ]
+            for c in by_length
+        }
+        futures = [submitted[c.number] for c in manuscript.chapters]
         m4b_job = stage.M4bJob(manuscript, workspace, tags)  # encodes each chapter as it arrives
         results = []
         try:

@@ -9,6 +9,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import mutagen.mp3
+import mutagen.mp4
 import pytest
 
 from conftest import REPO, SAMPLE_EPUB
@@ -33,6 +35,12 @@ def test_sample_book_end_to_end_then_nothing_to_do(tmp_path, capsys, prefect_har
     album = Path(first["output"])
     assert {p.suffix for p in album.iterdir()} == {".mp3", ".vtt", ".json", ".m4b", ".html", ".jpg"}
     assert not [p for p in album.iterdir() if ".part" in p.name]
+    cover = (tmp_path / "manuscripts" / first["slug"] / "cover.jpg").read_bytes()
+    assert cover[:2] == b"\xff\xd8" and (album / "cover.jpg").read_bytes() == cover
+    for chapter in first["chapters"]:
+        tags = mutagen.mp3.MP3(album / chapter["mp3"]).tags
+        assert tags.getall("APIC")[0].data == cover and str(tags["TPE1"]) == "Lewis Carroll"
+    assert bytes(mutagen.mp4.MP4(album / f"{first['slug']}.m4b").tags["covr"][0]) == cover
     sheet = (tmp_path / "manuscripts" / first["slug"] / "cast.toml").read_text()
     assert '"Alice" = "joe-alto"' in sheet  # pronouns after her name make Alice a female voice
 
