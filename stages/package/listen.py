@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from stages import files
+from stages.package import templates
 from stages.errors import UserError
 from stages.model import NARRATOR, Chapter, Cue
 
@@ -92,17 +93,9 @@ def render_listen_page(
     language: str = DEFAULT_LANGUAGE,
 ) -> str:
     """Return the read-along page's HTML."""
-    import jinja2
-
     if not chapters:
         raise UserError(f"the read-along page for {title!r} needs at least one chapter; render the book first")
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = templates.environment()
     return env.get_template(TEMPLATE_FILE).render(
         title=title,
         author=author,

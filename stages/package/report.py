@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stages import files
+from stages.package import templates
 from stages.errors import UserError
 from stages.model import AcxFigures
 
@@ -156,15 +157,7 @@ def _check(book: Mapping[str, Any], chapters: Sequence[ChapterReport], out_dir: 
 
 def render_report_html(book: Mapping[str, Any], chapters: Sequence[ChapterReport]) -> str:
     """Return report.html: book facts and totals on top, a table of chapters with their ACX figures."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = templates.environment()
     env.filters.update(hms=hms, db=decibels)
     ordered = sorted(chapters, key=lambda c: c.number)
     return env.get_template(TEMPLATE_FILE).render(
