@@ -11,7 +11,6 @@ from pathlib import Path
 
 from stages.errors import UserError
 
-EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: every finished take is kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

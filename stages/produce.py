@@ -17,7 +17,7 @@ from pathlib import Path
 from stages import acx, files, master, wav
 from stages.cache import TakeCache
 from stages.cast import Casting
-from stages.errors import StageError
+from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.model import AcxFigures, Manuscript, Voice, Workspace
 from stages.package import album, listen, report, sync
@@ -239,7 +239,7 @@ def finish_album(
     report_json, report_html = report.write_report(out_dir, book=book, chapters=reports)
     if failing:
         problems = "; ".join(f"chapter {r.number}: {', '.join(r.acx.problems)}" for r in failing)
-        raise StageError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
+        raise ComplianceError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
     return {"m4b": m4b, "listen": listen_page, "report": report_json, "report_html": report_html}
 
 

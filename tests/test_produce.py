@@ -121,3 +121,17 @@ def test_takes_have_plausible_speech_lengths(album):
         take = cache.get(seg.id, cache.key(seg.spoken, voice, get_engine(voice.engine)))
         letters = sum(ch.isalpha() for ch in seg.spoken)
         assert 0.03 < take.duration_s / letters < 0.15, seg.spoken  # about 12-14 letters a second
+
+
+def test_a_failing_chapter_fails_the_album_after_the_report(album):
+    from dataclasses import replace
+
+    from stages.errors import ComplianceError
+
+    ws, ms, _, _, tags, results, _ = album
+    loud = replace(results[1], acx=replace(results[1].acx, peak_dbfs=-1.0, problems=("peak -1.0 dBFS is above -3.0",)))
+    with pytest.raises(ComplianceError, match=r"1 chapter\(s\) fail ACX checks \(chapter 2: peak -1.0 dBFS") as err:
+        produce.finish_album(ms, [results[0], loud], workspace=ws, tags=tags, facts={})
+    assert err.value.exit_code == 1
+    report = json.loads((ws.output_dir(ms.slug) / "report.json").read_text())
+    assert [c["acx"]["passes"] for c in report["chapters"]] == [True, False]
