@@ -1,4 +1,4 @@
-"""The `audiobook` command."""
+"""The `audiobook` command: one function per subcommand, each a thin call into stages/ or the flow."""
 
 from __future__ import annotations
 
@@ -18,24 +18,40 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiobook", description="Turn a book into a mastered audiobook album.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True)
-    produce = sub.add_parser("produce", help="produce the album for an EPUB, .txt or .md book")
-    produce.add_argument("book", type=Path, help="the book file (.epub, .txt or .md)")
-    produce.add_argument("--root", type=Path, default=Path(os.environ.get("AUDIOBOOK_ROOT", ".")),
-                         help="workspace holding manuscripts/, output/ and voices/ (default: current folder)")
-    produce.add_argument("--slug", help="folder name for the book (default: from its title)")
+
+    def book_command(parent, name: str, help: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help)
+        p.add_argument("book", type=Path, help="the book file (.epub, .txt or .md)")
+        p.add_argument("--root", type=Path, default=Path(os.environ.get("AUDIOBOOK_ROOT", ".")),
+                       help="workspace holding manuscripts/, output/ and voices/ (default: current folder)")
+        p.add_argument("--slug", help="folder name for the book (default: from its title)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+        return p
+
+    produce = book_command(sub, "produce", "produce the album for an EPUB, .txt or .md book")
     produce.add_argument("--narrator", help="voice id for the narrator (default: the cast sheet's, else joe)")
     produce.add_argument("--chapters", help="only these chapters, e.g. 1-3,5")
-    produce.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    produce.add_argument("--series", type=Path, action="append", default=[],
+                         help="a series folder whose lexicon applies too (repeatable; the book's own lexicon wins)")
+    produce.set_defaults(run=_produce)
+
+    ingest = book_command(sub, "ingest", "read a book into its manuscript and list its chapters")
+    ingest.set_defaults(run=_ingest)
+
+    lexicon = sub.add_parser("lexicon", help="the pronunciation lexicon")
+    lexicon_sub = lexicon.add_subparsers(dest="lexicon_command", required=True)
+    suggest = book_command(lexicon_sub, "suggest", "list the names and rare words a producer should review")
+    suggest.add_argument("--write", action="store_true",
+                         help="also write manuscripts/<slug>/lexicon.toml with the suggestions to fill in")
+    suggest.set_defaults(run=_lexicon_suggest)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not args.debug:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     try:
-        return _produce(args)
+        return args.run(args)
     except UserError as e:
         if args.debug:
             raise
@@ -56,25 +72,90 @@ def _quiet_prefect(debug: bool) -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _produce(args: argparse.Namespace) -> int:
-    book = args.book
+def _check_book(book: Path) -> Path:
     if not book.is_file():
         raise UserError(f"{book}: no such file; give the path of an .epub, .txt or .md book")
+    return book.resolve()
+
+
+def _produce(args: argparse.Namespace) -> int:
+    book = _check_book(args.book)
     from flows.produce import produce_flow
 
     _quiet_prefect(debug=args.debug)
-
-    summary = produce_flow(book.resolve(), args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters)
+    summary = produce_flow(book, args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters,
+                           series=[p.resolve() for p in args.series])
     if args.json:
         print(json.dumps(summary, indent=1))
-    else:
-        out = Path(summary["output"])
-        print(f"{len(summary['chapters'])} chapters, {summary['synthesized']} segments synthesized, "
-              f"{summary['cached']} from cache")
-        print(f"album: {out}")
-        for name in ("m4b", "listen", "report_html"):
-            print(f"  {Path(summary['paths'][name]).relative_to(out)}")
+        return 0
+    out = Path(summary["output"])
+    print(f"{len(summary['chapters'])} chapters, {summary['synthesized']} segments synthesized, "
+          f"{summary['cached']} from cache")
+    print(f"album: {out}")
+    for name in ("m4b", "listen", "report_html"):
+        print(f"  {Path(summary['paths'][name]).relative_to(out)}")
     return 0
+
+
+def _read(args: argparse.Namespace):
+    """Return the attributed manuscript of the book, written to manuscripts/<slug>/."""
+    from stages.attribute import attribute
+    from stages.ingest import ingest
+    from stages.model import Workspace
+
+    workspace = Workspace(args.root.resolve())
+    manuscript = attribute(ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug))
+    manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
+    return workspace, manuscript
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from stages.ingest import summarize
+
+    workspace, manuscript = _read(args)
+    rows = summarize(manuscript)
+    if args.json:
+        print(json.dumps({"slug": manuscript.slug, "title": manuscript.title, "author": manuscript.author,
+                          "language": manuscript.language, "chapters": rows}, ensure_ascii=False, indent=1))
+        return 0
+    columns = ("number", "title", "paragraphs", "segments", "dialogue", "characters")
+    _print_table(f"{manuscript.title} by {manuscript.author} ({manuscript.language})", columns, rows)
+    print(f"manuscript: {workspace.manuscript_dir(manuscript.slug) / 'manuscript.json'}")
+    if manuscript.skipped:
+        print("left out: " + ", ".join(f"{s.title or s.kind} ({s.kind})" for s in manuscript.skipped))
+    return 0
+
+
+def _lexicon_suggest(args: argparse.Namespace) -> int:
+    from stages.lexicon import load_lexicon, suggest, write_lexicon_template
+
+    workspace, manuscript = _read(args)
+    book_dir = workspace.manuscript_dir(manuscript.slug)
+    suggestions = suggest(manuscript, load_lexicon(book_dir))
+    rows = [s.to_dict() for s in suggestions]
+    if args.write:
+        write_lexicon_template(book_dir / "lexicon.toml", suggestions)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    columns = ("word", "kind", "count", "first_segment_id", "first_context")
+    _print_table(f"words to review in {manuscript.title}", columns, rows)
+    if args.write:
+        print(f"template: {book_dir / 'lexicon.toml'}")
+    return 0
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right" if column in ("number", "count") or
+                         isinstance(rows[0].get(column) if rows else "", int) else "left")
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from stages.attribute import attribute
 from stages.cast import Casting, cast, load_library
 from stages.errors import UserError
 from stages.ingest import ingest
+from stages.lexicon import Lexicon, load_lexicon
 from stages.model import NARRATOR, Manuscript, Voice, Workspace
 from stages.progress import ProgressBoard
 from stages.render import check_voices
@@ -40,6 +41,11 @@ def cast_task(manuscript: Manuscript, workspace: Workspace, narrator: str | None
     casting = cast(manuscript, library, workspace.manuscript_dir(manuscript.slug) / "cast.toml", narrator=narrator)
     check_voices(manuscript, casting, library)
     return casting, library
+
+
+@task(name="lexicon", cache_policy=NO_CACHE)
+def lexicon_task(manuscript: Manuscript, workspace: Workspace, series: list[Path]) -> Lexicon:
+    return load_lexicon(workspace.manuscript_dir(manuscript.slug), series)
 
 
 @task(name="chapter", cache_policy=NO_CACHE)
@@ -76,6 +82,7 @@ def produce_flow(
     slug: str | None = None,
     narrator: str | None = None,
     chapters: str | None = None,
+    series: list[Path] | None = None,
     interactive: bool | None = None,
 ) -> dict:
     """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
@@ -86,6 +93,7 @@ def produce_flow(
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
     casting, library = cast_task(manuscript, workspace, narrator)
+    lexicon = lexicon_task(manuscript, workspace, [Path(p) for p in series or ()])
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
@@ -95,7 +103,7 @@ def produce_flow(
         submitted = {
             c.number: chapter_task.submit(
                 manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
-                advance=segment_bar,
+                lexicon=lexicon, advance=segment_bar,
             )
             for c in by_length
         }

@@ -19,6 +19,7 @@ from stages.cache import TakeCache
 from stages.cast import Casting
 from stages.errors import ComplianceError
 from stages.ingest import slugify
+from stages.lexicon import Lexicon
 from stages.model import AcxFigures, Manuscript, Voice, Workspace
 from stages.package import album, listen, report, sync
 from stages.render import RenderStats, render_chapter
@@ -95,12 +96,15 @@ def produce_chapter(
     casting: Casting,
     library: dict[str, Voice],
     tags: album.AlbumTags,
+    lexicon: Lexicon | None = None,
     advance: Callable[[int], None] = lambda n: None,
 ) -> ChapterResult:
     """Render, assemble, master, measure and write chapter `number`; return what was made."""
     chapter = manuscript.chapter(number)
     cache = TakeCache(workspace.cache_dir)
-    takes, stats = render_chapter(chapter, casting=casting, library=library, cache=cache, advance=advance)
+    takes, stats = render_chapter(
+        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance
+    )
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     stem = chapter_stem(number, chapter.title)

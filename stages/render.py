@@ -15,6 +15,7 @@ from stages.cache import TakeCache
 from stages.cast import Casting
 from stages.engines import get_engine, speaks
 from stages.errors import StageError, UserError
+from stages.lexicon import PHONEME_BLOCK_ENGINES, Lexicon, apply
 from stages.model import Chapter, Manuscript, Segment, Take, Voice
 
 log = logging.getLogger(__name__)
@@ -54,27 +55,36 @@ def render_chapter(
     cache: TakeCache,
     advance: Callable[[int], None] = lambda n: None,
     workers: int = RENDER_THREADS,
+    lexicon: Lexicon | None = None,
 ) -> tuple[dict[str, Take], RenderStats]:
     """Return a take for every segment of `chapter`, synthesizing only what the cache lacks.
 
+    The engine is given each segment's spoken text with the `lexicon` applied, and the cache keys
+    on that text, so a changed lexicon entry re-renders only the segments that contain its word.
     Missing takes are synthesized on `workers` threads (the engine bounds how many run at once);
     each is stored in the cache as soon as it is made, so an interruption loses only those in flight.
     """
     takes: dict[str, Take] = {}
     todo: dict[str, list[Segment]] = {}  # cache key -> segments that say exactly this
+    said: dict[str, str] = {}  # cache key -> the text the engine is given
     for seg in chapter.segments:
         voice = library[casting.voice_for(seg.speaker)]
-        key = cache.key(seg.spoken, voice, get_engine(voice.engine))
+        engine = get_engine(voice.engine)
+        text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
+        key = cache.key(text, voice, engine)
         if (take := cache.get(seg.id, key)) is not None:
             takes[seg.id] = take
             advance(1)
         else:
             todo.setdefault(key, []).append(seg)
+            said[key] = text
     cached = len(takes)
     engine_s = 0.0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"render-c{chapter.number:02d}") as pool:
-        jobs = {pool.submit(_synthesize, segs[0], key, library[casting.voice_for(segs[0].speaker)], cache): key
-                for key, segs in todo.items()}
+        jobs = {
+            pool.submit(_synthesize, segs[0], said[key], key, library[casting.voice_for(segs[0].speaker)], cache): key
+            for key, segs in todo.items()
+        }
         for job in as_completed(jobs):
             take, seconds = job.result()
             engine_s += seconds
@@ -86,17 +96,17 @@ def render_chapter(
     return ordered, RenderStats(len(todo), cached + sum(len(v) - 1 for v in todo.values()), engine_s, audio_s)
 
 
-def _synthesize(seg: Segment, key: str, voice: Voice, cache: TakeCache) -> tuple[Take, float]:
-    """Return the new take for `seg` (stored in the cache) and the seconds the engine took."""
+def _synthesize(seg: Segment, text: str, key: str, voice: Voice, cache: TakeCache) -> tuple[Take, float]:
+    """Return the new take for `seg`, spoken as `text` (stored in the cache), and the seconds the engine took."""
     engine = get_engine(voice.engine)
     started = time.perf_counter()
-    if not any(ch.isalnum() for ch in seg.spoken):  # punctuation alone: a breath, not a failure
+    if not any(ch.isalnum() for ch in text):  # punctuation alone: a breath, not a failure
         return cache.put(seg.id, key, np.zeros(int(0.2 * engine.sample_rate), np.float32), engine.sample_rate), 0.0
     try:
-        audio = engine.synthesize(seg.spoken, voice)
+        audio = engine.synthesize(text, voice)
     except Exception as e:
-        raise StageError(f"engine {engine.name} failed on segment {seg.id} ({seg.spoken[:60]!r}): {e}") from e
+        raise StageError(f"engine {engine.name} failed on segment {seg.id} ({text[:60]!r}): {e}") from e
     seconds = time.perf_counter() - started
     if audio.size == 0:
-        raise StageError(f"engine {engine.name} returned no audio for segment {seg.id} ({seg.spoken[:60]!r})")
+        raise StageError(f"engine {engine.name} returned no audio for segment {seg.id} ({text[:60]!r})")
     return cache.put(seg.id, key, audio, engine.sample_rate), seconds

@@ -133,3 +133,33 @@ def test_killed_run_resumes_without_resynthesis(tmp_path, small_book):
     assert summary["cached"] >= len(kept)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing that existed was made again
     assert not list(tmp_path.rglob(".*.part*"))
+
+
+def test_ingest_prints_the_chapter_table_as_json(tmp_path, capsys):
+    code = main(["ingest", str(SAMPLE_EPUB), "--root", str(tmp_path), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["title"] == "Alice’s Adventures in Wonderland (Sample)"
+    assert [(c["number"], c["title"]) for c in data["chapters"]] == [
+        (1, "Chapter I: Down the Rabbit-Hole"), (2, "Chapter II: The Pool of Tears")]
+    ms = json.loads((tmp_path / "manuscripts" / data["slug"] / "manuscript.json").read_text())
+    for row, chapter in zip(data["chapters"], ms["chapters"]):
+        segs = [s for p in chapter["paragraphs"] for s in p["segments"]]
+        assert row["segments"] == len(segs) and row["characters"] == sum(len(s["text"]) for s in segs)
+        assert row["dialogue"] == sum(s["kind"] == "dialogue" for s in segs) > 0
+    code = main(["ingest", str(SAMPLE_EPUB), "--root", str(tmp_path)])
+    table = capsys.readouterr().out
+    assert code == 0 and "Chapter II: The Pool of Tears" in table and "Titlepage (titlepage)" in table
+
+
+def test_lexicon_suggest_lists_names_and_writes_a_template(tmp_path, capsys, small_book):
+    code = main(["lexicon", "suggest", str(small_book), "--root", str(tmp_path), "--json", "--write"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0
+    words = {r["word"]: r for r in rows}
+    assert "Netherfield" in words and words["Netherfield"]["kind"] == "name" and words["Netherfield"]["count"] >= 1
+    assert words["Netherfield"]["first_segment_id"].startswith("c01-")
+    assert "the" not in words and "Bennet" in words
+    template = next((tmp_path / "manuscripts").glob("*/lexicon.toml")).read_text()
+    assert "Netherfield" in template
+    code = main(["lexicon", "suggest", str(small_book), "--root", str(tmp_path), "--write"])
+    assert code == 2 and "already exists" in capsys.readouterr().err
