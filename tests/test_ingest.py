@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import zipfile
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from stages.errors import UserError
-from stages.ingest import Cover, detect_language, ingest, read_book, slugify, spoken_form
+from stages.ingest import Cover, detect_language, ingest, read_book, save_manuscript, slugify, spoken_form, summarize
+from stages.ingest.decode import TextFile
 from stages.ingest.sentences import clean_text, segment_text, split_long, split_sentences
 from stages.model import Manuscript
 
@@ -167,7 +169,7 @@ def test_every_corpus_book_has_clean_bounded_segments():
             assert seg.text.strip() and re.search(r"\w", seg.text), seg.id
             assert len(seg.text) <= 400, seg.id
             assert not re.search("[\u2060\u200b\u00ad\u00a0\u200a]", seg.text), seg.id
-            assert seg.spoken == " ".join(seg.text.split()), seg.id
+            assert seg.spoken.strip() and "\n" not in seg.spoken, seg.id
 
 
 # --- sentences --------------------------------------------------------------------------------------------------
@@ -445,3 +447,210 @@ def test_epub3_part_title_page_leads_into_its_first_chapter(tmp_path):
         ("text", ["Dr. No left."])]
     assert [(s.kind, s.source) for s in m.skipped] == [("toc", "nav.xhtml"), ("dedication", "dedication.xhtml")]
     assert cover == Cover(data=PNG, mime="image/png") and cover.suffix == ".png"
+
+
+# --- the chapter list matches each book's own table of contents -------------------------------------------------
+
+
+def nav_chapter_titles(path: Path) -> list[str]:
+    """Return the story entries of an EPUB's nav, read here with lxml alone.
+
+    Rule: walk the nav's <ol>; an entry whose document is front or back matter (its <body> epub:type says
+    so) is dropped, but its own sub-list is walked in its place (Standard Ebooks nests the chapters under
+    the half-title page); an entry whose document is bodymatter is one chapter, and its sub-entries (the
+    parts of a story, as in Sherlock) are not. A title that is a bare numeral, or a numeral and a name, is
+    said with "Chapter" before it ("I" -> "Chapter I", "I: Down the Rabbit-Hole" -> "Chapter I: Down ...").
+    """
+    from lxml import etree
+
+    ops = "{http://www.idpf.org/2007/ops}type"
+    with zipfile.ZipFile(path) as zf:
+        nav_doc = etree.fromstring(zf.read("epub/toc.xhtml"))
+
+        def body_types(href: str) -> list[str]:
+            doc = etree.fromstring(zf.read("epub/" + href.partition("#")[0]))
+            body = next(el for el in doc.iter() if etree.QName(el).localname == "body")
+            return (body.get(ops) or "").split()
+
+        def walk(ol) -> list[str]:
+            out = []
+            for li in (el for el in ol if etree.QName(el).localname == "li"):
+                a = next(el for el in li if etree.QName(el).localname == "a")
+                sub = next((el for el in li if etree.QName(el).localname == "ol"), None)
+                if "bodymatter" in body_types(a.get("href")):
+                    out.append(" ".join("".join(a.itertext()).split()))
+                elif sub is not None:
+                    out.extend(walk(sub))
+            return out
+
+        nav = next(el for el in nav_doc.iter() if etree.QName(el).localname == "nav" and el.get(ops) == "toc")
+        titles = walk(next(el for el in nav if etree.QName(el).localname == "ol"))
+    return [re.sub(r"^([IVXLC]+)(?=$|:)", r"Chapter \1", t) for t in titles]
+
+
+@pytest.mark.parametrize("path", [PP_EPUB, SHERLOCK, CAROL, ALICE_EPUB, EARNEST], ids=lambda p: p.stem[:24])
+def test_epub_chapters_are_the_navs_story_entries(path):
+    expected = nav_chapter_titles(path)
+    assert len(expected) == {PP_EPUB: 61, SHERLOCK: 12, CAROL: 5, ALICE_EPUB: 12, EARNEST: 3}[path]
+    assert titles(path) == expected
+
+
+def test_text_chapters_are_the_files_heading_lines():
+    pp = re.findall(r"^CHAPTER ([IVXLC]+)\.$", PP_TXT.read_text(encoding="utf-8"), flags=re.M)
+    assert titles(PP_TXT) == [f"Chapter {n}" for n in pp] and len(pp) == 61
+    alice = re.findall(r"^# (.+)$", ALICE_MD.read_text(encoding="utf-8"), flags=re.M)
+    assert titles(ALICE_MD) == alice and len(alice) == 12
+    lu = re.findall(r"^(第.章\u3000.+)$", LU_XUN.read_text(encoding="utf-8"), flags=re.M)
+    assert titles(LU_XUN) == lu and len(lu) == 3
+
+
+# --- summary ----------------------------------------------------------------------------------------------------
+
+
+def test_summary_counts_match_the_corpus_manifest():
+    rows = summarize(book(PP_EPUB)[0])
+    assert len(rows) == 61
+    with zipfile.ZipFile(PP_EPUB) as zf:  # chapter I has 34 <p> elements
+        assert zf.read("epub/text/chapter-1.xhtml").count(b"<p>") == 34
+    assert rows[0] == {"number": 1, "title": "Chapter I", "source": "text/chapter-1.xhtml#chapter-1",
+                       "paragraphs": 34, "segments": 66, "dialogue": 50, "characters": 4381}
+    assert rows[0]["characters"] == sum(len(s.text) for s in book(PP_EPUB)[0].chapters[0].segments)
+    # MANIFEST.md counts 2,043 paragraphs in Pride and Prejudice, 708 in A Christmas Carol, 2,531 in Sherlock,
+    # 791 in Alice and 215 in the Lu Xun.
+    assert sum(r["paragraphs"] for r in rows) == 2043
+    for path, paragraphs in [(CAROL, 708), (SHERLOCK, 2531), (ALICE_MD, 791), (LU_XUN, 215)]:
+        assert sum(r["paragraphs"] for r in summarize(book(path)[0])) == paragraphs, path.name
+    txt = summarize(book(PP_TXT)[0])
+    assert [(r["number"], r["title"], r["segments"], r["dialogue"]) for r in txt] == [
+        (r["number"], r["title"], r["segments"], r["dialogue"]) for r in rows]
+    assert json.loads(json.dumps(rows)) == rows
+
+
+# --- notes read as asides ---------------------------------------------------------------------------------------
+
+NOTES_OPF = """<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">
+ <metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Noted</dc:title><dc:identifier id="id">n</dc:identifier>
+  <dc:language>en</dc:language></metadata>
+ <manifest>
+  <item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+  <item id="c1" href="chapter-1.xhtml" media-type="application/xhtml+xml"/>
+  <item id="en" href="endnotes.xhtml" media-type="application/xhtml+xml"/>
+ </manifest>
+ <spine><itemref idref="c1"/><itemref idref="en"/></spine>
+</package>"""
+NOTES_CHAPTER = PAGE3.format("bodymatter", (
+    '<section id="chapter-1" epub:type="chapter"><h2>I</h2>'
+    '<p>He spoke of the entail.<a href="endnotes.xhtml#note-1" id="noteref-1" epub:type="noteref">1</a> '
+    'Then he left.</p><p>She wrote to “Mr. Collins”.<a href="endnotes.xhtml#note-2" id="noteref-2" '
+    'epub:type="noteref">2</a></p><p>Nothing more was said.</p></section>'))
+NOTES_END = PAGE3.format("backmatter", (
+    '<section id="endnotes" epub:type="endnotes"><h2>Endnotes</h2><ol>'
+    '<li id="note-1" epub:type="endnote"><p>An entail fixes who inherits an estate. '
+    '<a href="chapter-1.xhtml#noteref-1" epub:type="backlink">↩</a></p></li>'
+    '<li id="note-2" epub:type="endnote"><p>A clergyman; see “Letters”. '
+    '<a href="chapter-1.xhtml#noteref-2" epub:type="backlink">↩</a></p></li></ol></section>'))
+NOTES_NAV = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
+             'xmlns:epub="http://www.idpf.org/2007/ops"><body><nav epub:type="toc"><ol>'
+             '<li><a href="chapter-1.xhtml">I</a></li><li><a href="endnotes.xhtml">Endnotes</a></li></ol></nav>'
+             '</body></html>')
+
+
+def test_endnotes_are_skipped_by_default_and_read_after_their_paragraph_as_asides(tmp_path):
+    path = make_epub(tmp_path / "noted.epub", {
+        "OEBPS/content.opf": NOTES_OPF, "OEBPS/nav.xhtml": NOTES_NAV, "OEBPS/chapter-1.xhtml": NOTES_CHAPTER,
+        "OEBPS/endnotes.xhtml": NOTES_END}, skip=("OEBPS/toc.ncx",))
+    plain = read_book(path)[0]
+    assert [s.text for s in plain.segments] == [
+        "Chapter I", "He spoke of the entail.", "Then he left.", "She wrote to “Mr. Collins”.", "Nothing more was said."]
+    assert ("endnotes", "endnotes.xhtml") in [(s.kind, s.source) for s in plain.skipped]
+    aside = read_book(path, notes="aside")[0]
+    assert [(p.kind, [(s.kind, s.speaker, s.text) for s in p.segments]) for p in aside.chapters[0].paragraphs] == [
+        ("heading", [("heading", "narrator", "Chapter I")]),
+        ("text", [("narration", "narrator", "He spoke of the entail."), ("narration", "narrator", "Then he left.")]),
+        ("text", [("narration", "narrator", "Note: An entail fixes who inherits an estate.")]),
+        ("text", [("narration", "narrator", "She wrote to “Mr. Collins”.")]),
+        ("text", [("narration", "narrator", "Note: A clergyman; see “Letters”.")]),
+        ("text", [("narration", "narrator", "Nothing more was said.")]),
+    ]
+    assert [c.title for c in aside.chapters] == ["Chapter I"]  # the endnotes are still not a chapter
+
+
+def test_markdown_footnotes_read_as_asides(tmp_path):
+    source = tmp_path / "fn.md"
+    source.write_text("# Chapter 1\n\nThe ship sailed.[^a] It was late.\n\n# Chapter 2\n\nThe end.[^a][^b]\n\n"
+                      "[^a]: A *brig*, two-masted.\n[^b]: Or so it seemed.\n", encoding="utf-8")
+    assert [s.text for s in read_book(source)[0].segments] == [
+        "Chapter 1", "The ship sailed.", "It was late.", "Chapter 2", "The end."]
+    m = read_book(source, notes="aside")[0]
+    assert [s.text for s in m.segments] == [
+        "Chapter 1", "The ship sailed.", "It was late.", "Note: A brig, two-masted.",
+        "Chapter 2", "The end.", "Note: A brig, two-masted.", "Note: Or so it seemed."]
+
+
+# --- streaming text -----------------------------------------------------------------------------------------------
+
+
+def test_text_file_streams_lines_across_block_boundaries(tmp_path):
+    text = PP_TXT.read_text(encoding="utf-8")[:60_000]
+    data = text.replace("\n", "\r\n").encode("utf-8") + "Le caf\u00e9 “noir”\rend".encode("cp1252")
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(data)
+    expected = (text.replace("\r\n", "\n") + "Le caf\u00e9 “noir”\nend").split("\n")
+    for block in (7, 4093, 1 << 20):  # cuts inside CRLF pairs and multibyte characters
+        source = TextFile(path, block_bytes=block)
+        assert list(source.lines(report=False)) == expected, block
+        assert source.sha256 == hashlib.sha256(data).hexdigest()
+        assert (source.encoding, source.replaced) == ("utf-8", 3)  # é “ ” as single Windows-1252 bytes
+        assert source.first_replaced_line == text.count("\n") + 1
+
+
+def test_a_book_longer_than_one_read_block_is_read_like_its_halves(tmp_path):
+    text = PP_TXT.read_text(encoding="utf-8")
+    head, body = text.split("\n\nCHAPTER I.\n", 1)
+    second = re.sub(r"^CHAPTER ([IVXLC]+)\.$", r"CHAPTER \1 AGAIN.", "CHAPTER I.\n" + body, flags=re.M)
+    path = tmp_path / "twice.txt"
+    path.write_text(text + "\n" + second, encoding="utf-8")
+    assert path.stat().st_size > 1 << 20  # more than one block
+    m = read_book(path)[0]
+    one = book(PP_TXT)[0]
+    assert len(m.chapters) == 122 and m.chapters[61].title == "Chapter I: Again"
+    assert [s.text for s in m.segments if s.kind != "heading"] == 2 * [s.text for s in one.segments if s.kind != "heading"]
+    assert m.source_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_saved_manuscript_is_byte_identical_to_manuscript_save(tmp_path):
+    m = book(ALICE_MD)[0]
+    save_manuscript(m, tmp_path / "streamed.json")
+    m.save(tmp_path / "whole.json")
+    assert (tmp_path / "streamed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+
+
+def test_project_gutenberg_header_and_licence_are_left_out(tmp_path):
+    source = tmp_path / "pg.txt"
+    source.write_text(
+        "The Project Gutenberg eBook of A Tale\n\nThis eBook is for the use of anyone.\n\n"
+        "*** START OF THE PROJECT GUTENBERG EBOOK A TALE ***\n\nA TALE\n\nby Ann Example\n\n"
+        "CHAPTER I.\n\nIt began.\n\nCHAPTER II.\n\nIt ended.\n\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK A TALE ***\n\nUpdated editions will replace the previous one.\n",
+        encoding="utf-8")
+    m, _ = read_book(source)
+    assert (m.title, m.author) == ("A Tale", "Ann Example")
+    assert [s.text for s in m.segments] == ["Chapter I", "It began.", "Chapter II", "It ended."]
+    assert [(s.kind, s.source) for s in m.skipped] == [
+        ("license", "line 1"), ("frontmatter", "lines 7-9"), ("license", "line 19")]
+
+
+def test_encoding_is_told_apart_from_the_bytes(tmp_path):
+    """GB18030 Chinese reads as UTF-8 by chance for a fifth of its characters; it must still be GB18030."""
+    lu = LU_XUN.read_text(encoding="utf-8")
+    (tmp_path / "gb.txt").write_bytes(lu.encode("gb18030"))
+    gb = read_book(tmp_path / "gb.txt")[0]
+    assert [(s.id, s.text) for s in gb.segments] == [(s.id, s.text) for s in book(LU_XUN)[0].segments]
+    french = "Le café était fermé ; à côté, la garçonnière “ouverte”.\n\n"
+    cases = {"cp1252": french.encode("cp1252") * 40, "utf-8": french.encode() * 40,
+             "mostly-cp1252": french.encode() * 4 + french.encode("cp1252") * 36}
+    for name, data in cases.items():
+        (tmp_path / f"{name}.txt").write_bytes(b"CHAPTER I.\n\n" + data)
+        m = read_book(tmp_path / f"{name}.txt")[0]
+        assert {s.text for s in m.segments[1:]} == {"Le café était fermé ; à côté, la garçonnière “ouverte”."}, name

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from stages import files
 from stages.errors import UserError
-from stages.ingest.blocks import build_chapters
+from stages.ingest.blocks import assemble
 from stages.ingest.cover import Cover
 from stages.ingest.sentences import spoken_form
+from stages.ingest.summary import summarize
 from stages.model import Manuscript
 
-__all__ = ["Cover", "ingest", "read_book", "slugify", "spoken_form", "detect_language"]
+__all__ = ["Cover", "detect_language", "ingest", "read_book", "save_manuscript", "slugify", "spoken_form", "summarize"]
 
 SUPPORTED_SUFFIXES = (".epub", ".txt", ".md")
 MANUSCRIPT_FILE = "manuscript.json"
@@ -32,9 +33,16 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-def read_book(source: Path) -> tuple[Manuscript, Cover | None]:
-    """Return the manuscript and cover of the book at `source` (.epub, .txt or .md); writes nothing."""
+def read_book(source: Path, *, notes: str = "skip") -> tuple[Manuscript, Cover | None]:
+    """Return the manuscript and cover of the book at `source` (.epub, .txt or .md); writes nothing.
+
+    `notes`: "skip" leaves footnotes and endnotes out (their reference marks are never read);
+    "aside" reads each note after the paragraph that refers to it, introduced by "Note:".
+    """
+    from stages.ingest.notes import check_mode
+
     source = Path(source)
+    check_mode(notes)
     suffix = source.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UserError(
@@ -43,39 +51,46 @@ def read_book(source: Path) -> tuple[Manuscript, Cover | None]:
         )
     if not source.is_file():
         raise UserError(f"book file not found: {source}; check the path (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    data = source.read_bytes()
     if suffix == ".epub":
-        title, author, language, raws, skipped, cover = _read_epub(source)
+        parts = _read_epub(source, notes)
     else:
-        title, author, language, raws, skipped, cover = _read_text(source, data, markdown=suffix == ".md")
-    chapters = build_chapters(raws, language)
-    if not chapters:
+        parts = _read_text(source, suffix == ".md", notes)
+    if not parts["chapters"]:
         raise UserError(
             f"{source}: no chapters with speakable text found; check that the file holds the book's text "
             "(an EPUB needs story documents in its spine, a text file needs paragraphs)"
         )
+    title = parts["title"]
     slug = slugify(title) if re.search(r"[A-Za-z0-9]", _ascii(title)) else slugify(source.stem)
     manuscript = Manuscript(
-        slug=slug, title=title, author=author, language=language, source=str(source),
-        source_sha256=hashlib.sha256(data).hexdigest(), chapters=chapters, skipped=skipped,
+        slug=slug, title=title, author=parts["author"], language=parts["language"], source=str(source),
+        source_sha256=parts["sha256"], chapters=parts["chapters"], skipped=parts["skipped"],
     )
-    return manuscript, cover
+    return manuscript, parts["cover"]
 
 
-def _read_epub(source: Path):
+def _read_epub(source: Path, notes: str) -> dict:
     from stages.ingest.epub import read_epub
 
-    book = read_epub(source)
+    book = read_epub(source, notes=notes)
     sample = " ".join(b.text for raw in book.chapters[:3] for b in raw.blocks[:50])
     language = book.language or detect_language(sample)
-    return book.title, book.author, language, book.chapters, book.skipped, book.cover
+    chapters, empty = assemble(book.chapters, language)
+    with open(source, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"title": book.title, "author": book.author, "language": language, "chapters": chapters,
+            "skipped": book.skipped + empty, "cover": book.cover, "sha256": sha256}
 
 
-def _read_text(source: Path, data: bytes, markdown: bool):
-    from stages.ingest.text import decode, read_text_book
+def _read_text(source: Path, markdown: bool, notes: str) -> dict:
+    """Read a .txt or .md book, building each chapter as it streams in (the raw text is never held whole)."""
+    from stages.ingest.text import read_text_book
 
-    book = read_text_book(decode(data, source), source, markdown=markdown)
-    return book.title, book.author, detect_language(book.text), book.chapters, book.skipped, None
+    book = read_text_book(source, markdown=markdown, notes=notes)
+    language = detect_language(book.sample)
+    chapters, empty = assemble(book.chapters, language, single=book.single_quotes)
+    return {"title": book.title, "author": book.author, "language": language, "chapters": chapters,
+            "skipped": (*book.skipped, *empty), "cover": None, "sha256": book.file.sha256}
 
 
 def detect_language(text: str) -> str:
@@ -85,12 +100,14 @@ def detect_language(text: str) -> str:
     return "zh" if letters and len(_HAN.findall(text)) >= HAN_SHARE_ZH * letters else "en"
 
 
-def ingest(source: Path, out_dir_for_slug: Callable[[str], Path], slug: str | None = None) -> Manuscript:
+def ingest(source: Path, out_dir_for_slug: Callable[[str], Path], slug: str | None = None, *,
+           notes: str = "skip") -> Manuscript:
     """Read the book at `source`, write <dir>/manuscript.json and <dir>/cover.jpg|png; return the manuscript.
 
     `slug` overrides the one made from the title (it is slugified too, so it is always a safe folder name).
+    `notes` is passed to read_book.
     """
-    manuscript, cover = read_book(source)
+    manuscript, cover = read_book(source, notes=notes)
     if slug:
         manuscript = replace(manuscript, slug=slugify(slug))
     out_dir = Path(out_dir_for_slug(manuscript.slug))
@@ -101,8 +118,26 @@ def ingest(source: Path, out_dir_for_slug: Callable[[str], Path], slug: str | No
             if stale != name:
                 (out_dir / stale).unlink(missing_ok=True)
         manuscript = replace(manuscript, cover=name)
-    manuscript.save(out_dir / MANUSCRIPT_FILE)
+    save_manuscript(manuscript, out_dir / MANUSCRIPT_FILE)
     return manuscript
+
+
+def save_manuscript(manuscript: Manuscript, path: Path) -> Path:
+    """Write `manuscript` as Manuscript.save does (the same bytes), atomically, one chapter at a time.
+
+    Building the whole JSON document first would hold the book three more times (dicts, text, bytes).
+    """
+    import json
+
+    head = manuscript.with_chapters(()).to_dict()
+    opening, closing = json.dumps(head, ensure_ascii=False, indent=1).rsplit("[]", 1)
+    with files.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(opening + "[")
+        for k, chapter in enumerate(manuscript.chapters):
+            text = json.dumps(chapter.to_dict(), ensure_ascii=False, indent=1)
+            f.write(("," if k else "") + "\n  " + text.replace("\n", "\n  "))
+        f.write(("\n ]" if manuscript.chapters else "]") + closing + "\n")
+    return Path(path)
 
 
 def _ascii(text: str) -> str:

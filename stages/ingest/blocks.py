@@ -6,31 +6,38 @@ sentence segmentation and segment ids happen here once, so they are the same for
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stages.ingest.sentences import clean_text, has_words, segment_text, spoken_form
-from stages.model import NARRATOR, UNKNOWN_SPEAKER, Chapter, Paragraph, Segment
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Chapter, Paragraph, Segment, SkippedPart
+
+log = logging.getLogger(__name__)
 
 PLAY_RULE = "play-persona"
 PLAY_CONFIDENCE = 1.0
 SINGLE_QUOTE_MIN_PARAGRAPHS = 3  # a book needs this many ‘-opened paragraphs to count as single-quoted
+NOTE_LEAD = {"en": "Note:", "zh": "注："}  # said before a note read as an aside, by language
 
 _ROMAN = r"[IVXLCDM]+"
 _BARE_NUMBER = re.compile(rf"({_ROMAN}|\d+)\.?")
 _NUMBER_THEN_TITLE = re.compile(rf"({_ROMAN}|\d+)[.:]\s+(\S.*)")
 _ROMAN_LOOKALIKES = frozenset({"i", "mix", "dim", "mid", "lid", "vid", "civil", "mild", "mill", "ill", "dill"})
 _SMALL_WORDS = frozenset("a an and as at but by for in nor of on or the to up via with".split())
+_PART_TITLE = re.compile(r"(?i:part|book|volume|vol\.)\b|第.{1,8}[卷部篇]")
 
 
 @dataclass(frozen=True)
 class Block:
     """One block of a chapter as a reader found it, before segmentation."""
 
-    kind: str  # "text", "verse", "heading", "scene_break" or "speech" (a play's line)
+    kind: str  # "text", "verse", "heading", "scene_break", "speech" (a play's line) or "note" (read as an aside)
     text: str = ""
     persona: str = ""  # speech: the character the book names for the line
     runs: tuple[tuple[str, bool], ...] = ()  # speech: (text, is_stage_direction) in order
+    notes: tuple[str, ...] = ()  # the footnotes / endnotes the block refers to, as the reader's own keys
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class RawChapter:
     title: str
     source: str
     blocks: tuple[Block, ...]
+    kind: str = "chapter"  # "part" for a part / book / volume title page that leads into its chapters
 
 
 def listener_title(title: str, label: str = "Chapter") -> str:
@@ -81,22 +89,54 @@ def uses_single_quotes(raws: list[RawChapter]) -> bool:
     return single >= SINGLE_QUOTE_MIN_PARAGRAPHS and single > double
 
 
-def build_chapters(raws: list[RawChapter], language: str) -> tuple[Chapter, ...]:
+def build_chapters(raws: Iterable[RawChapter], language: str) -> tuple[Chapter, ...]:
     """Return numbered chapters with segmented paragraphs; heading-only parts lead into the next chapter."""
-    single = uses_single_quotes(raws)
+    return assemble(raws, language)[0]
+
+
+def assemble(raws: Iterable[RawChapter], language: str,
+             single: bool | None = None) -> tuple[tuple[Chapter, ...], tuple[SkippedPart, ...]]:
+    """Return the numbered chapters and the empty chapters left out (kind "empty"), reading `raws` once.
+
+    A part's title page is said before the chapter that follows it. A chapter with only a heading
+    lends its title to a following untitled document (a split title page), else it is empty.
+    `single` says whether speech opens with ‘; None works it out, which needs `raws` as a whole.
+    """
+    if single is None:
+        raws = list(raws)
+        single = uses_single_quotes(raws)
     chapters: list[Chapter] = []
+    skipped: list[SkippedPart] = []
     carried: list[Block] = []
+    orphan: RawChapter | None = None  # a chapter heading with no text yet
     for raw in raws:
         if not any(_speakable(b) for b in raw.blocks):
-            carried.append(Block("heading", raw.title))  # a part's title page: say it before the next chapter
+            if raw.title and (raw.kind == "part" or _PART_TITLE.match(raw.title)):
+                carried.append(Block("heading", raw.title))  # a part's title page: say it before the next chapter
+                continue
+            if orphan is not None:
+                skipped.append(_empty(orphan))
+            orphan = raw
             continue
+        if orphan is not None and not raw.title and orphan.title:
+            raw = RawChapter(orphan.title, raw.source, raw.blocks, raw.kind)
+        elif orphan is not None:
+            skipped.append(_empty(orphan))
+        orphan = None
         number = len(chapters) + 1
         title = raw.title or (f"第{number}章" if language.lower().startswith("zh") else f"Chapter {number}")
         blocks = [*carried, Block("heading", title), *raw.blocks]
         carried = []
         paragraphs = _paragraphs(number, blocks, language, single)
         chapters.append(Chapter(number=number, title=title, paragraphs=paragraphs, source=raw.source))
-    return tuple(chapters)
+    if orphan is not None:
+        skipped.append(_empty(orphan))
+    return tuple(chapters), tuple(skipped)
+
+
+def _empty(raw: RawChapter) -> SkippedPart:
+    log.warning("%s: chapter %s has no text; left out of the album", raw.source, repr(raw.title) if raw.title else "")
+    return SkippedPart(source=raw.source, kind="empty", title=raw.title)
 
 
 def _speakable(block: Block) -> bool:
@@ -139,17 +179,27 @@ def _segments(pid: str, block: Block, language: str, single: bool) -> tuple[Segm
         pieces = [(text, "heading", NARRATOR, 1.0, "")]
     elif block.kind == "speech":
         pieces = _speech_pieces(block, language)
+    elif block.kind == "note":
+        lead = NOTE_LEAD["zh" if language.lower().startswith("zh") else "en"]
+        text = f"{lead}{clean_text(block.text)}" if lead.endswith("：") else f"{lead} {clean_text(block.text)}"
+        pieces = [(piece, "narration", NARRATOR, 1.0, "") for piece, _ in segment_text(text, language)]
     else:
         pieces = [
             (text, "dialogue", UNKNOWN_SPEAKER, 0.0, "") if quoted else (text, "narration", NARRATOR, 1.0, "")
             for text, quoted in segment_text(clean_text(block.text), language, single)
         ]
     return tuple(
-        Segment(id=f"{pid}-s{n:02d}", text=text, spoken=spoken_form(text, language), kind=kind,
+        Segment(id=f"{pid}-s{n:02d}", text=text, spoken=_spoken(text, language), kind=kind,
                 speaker=speaker, confidence=conf, rule=rule)
         for n, (text, kind, speaker, conf, rule) in enumerate(pieces, start=1)
         if has_words(text)
     )
+
+
+def _spoken(text: str, language: str) -> str:
+    """Return the spoken form, sharing the text's string when they are equal (a big book is held once, not twice)."""
+    spoken = spoken_form(text, language)
+    return text if spoken == text else spoken
 
 
 def _speech_pieces(block: Block, language: str) -> list[tuple[str, str, str, float, str]]:

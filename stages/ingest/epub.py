@@ -6,10 +6,9 @@ raw bytes because ebooklib's get_content() drops the body's epub:type, which say
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -17,12 +16,12 @@ from urllib.parse import unquote
 from stages.errors import UserError
 from stages.ingest.blocks import RawChapter, listener_title
 from stages.ingest.cover import Cover, find_cover
+from stages.ingest.package import check_package, open_book
 from stages.ingest.xhtml import document_units, find_body, inline_text, local, parse_document, types
 from stages.model import SkippedPart
 
-ENCRYPTION_PATH = "META-INF/encryption.xml"
-# Font obfuscation (IDPF and Adobe) scrambles embedded fonts only; anything else means DRM.
-FONT_OBFUSCATION_ALGORITHMS = frozenset({"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"})
+log = logging.getLogger(__name__)
+
 FRONT_BACK = ("frontmatter", "backmatter")
 SKIP_TYPES = frozenset({
     "cover", "titlepage", "halftitlepage", "title-page", "imprint", "colophon", "copyright-page", "copyright",
@@ -51,25 +50,45 @@ class EpubBook:
     cover: Cover | None
 
 
-def read_epub(path: Path) -> EpubBook:
-    """Return the story chapters, metadata and cover of the EPUB at `path`."""
-    check_not_encrypted(path)
-    book = _open(path)
+def read_epub(path: Path, notes: str = "skip") -> EpubBook:
+    """Return the story chapters, metadata and cover of the EPUB at `path`.
+
+    notes="aside" reads each footnote or endnote after the paragraph that refers to it. A spine document
+    missing from the zip is skipped with a warning (kind "missing"); if nothing is left that is an error.
+    """
+    check_package(path)
+    book, missing = open_book(path)
     titles = toc_titles(book)
     guide = _guide_types(book)
+    found = _all_notes(book) if notes == "aside" else None
     chapters: list[RawChapter] = []
     skipped: list[SkippedPart] = []
     for idref, linear in book.spine:
         item = book.get_item_with_id(idref)
-        if item is None or item.media_type not in DOCUMENT_TYPES:
+        if item is None:
+            log.warning("%s: the spine lists %r, which is not in the manifest; skipped it", path, idref)
             continue
-        body = find_body(parse_document(item.content))
+        if item.media_type not in DOCUMENT_TYPES:
+            continue
+        if item.content is None:
+            log.warning("%s: %s is in the spine but missing from the EPUB; skipped it (re-export the book "
+                        "to get it back)", path, item.file_name)
+            skipped.append(SkippedPart(source=item.file_name, kind="missing", title=titles.get(item.file_name, "")))
+            continue
+        body = find_body(parse_document(item.content, f"{path.name}: {item.file_name}"))
         kind = classify(item.file_name, body, guide.get(item.file_name, ""), linear)
         if kind != "story":
             title = _doc_title(item.file_name, titles, body)
+            if kind == "empty":
+                log.warning("%s: %s has no text; left out of the album", path, item.file_name)
             skipped.append(SkippedPart(source=item.file_name, kind=kind, title=title))
             continue
-        chapters.extend(_chapters(item.file_name, body, titles))
+        chapters.extend(_chapters(item.file_name, body, titles, found))
+    if not chapters and missing:
+        raise UserError(
+            f"{path}: no chapter could be read: {len(missing)} file(s) the package lists are missing from the "
+            f"EPUB ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); re-download or re-export the book"
+        )
     skipped.extend(_unlisted_nav(book, {s.source for s in skipped}))
     return EpubBook(
         title=_meta(book, "title") or path.stem,
@@ -81,45 +100,15 @@ def read_epub(path: Path) -> EpubBook:
     )
 
 
-def check_not_encrypted(path: Path) -> None:
-    """Raise UserError when the EPUB is not a zip, or when its encryption.xml encrypts more than fonts."""
-    from lxml import etree
+def _all_notes(book) -> dict[str, str]:
+    """Return {"file#id": text} for the notes in every content document of the book."""
+    from stages.ingest.notes import collect_notes
 
-    try:
-        with zipfile.ZipFile(path) as zf:
-            if ENCRYPTION_PATH not in zf.namelist():
-                return
-            data = zf.read(ENCRYPTION_PATH)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"{path}: not a valid EPUB ({e}); re-download or re-export the book as EPUB") from e
-    try:
-        root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as e:
-        raise UserError(f"{path}: unreadable {ENCRYPTION_PATH} ({e}); the EPUB may be DRM-protected or damaged") from e
-    algorithms = {el.get("Algorithm") for el in root.iter() if local(el) == "encryptionmethod"}
-    drm = sorted(a or "unknown" for a in algorithms - FONT_OBFUSCATION_ALGORITHMS)
-    if drm:
-        raise UserError(
-            f"{path}: the EPUB is DRM-encrypted ({', '.join(drm)}); only DRM-free books can be read: "
-            "use a DRM-free edition of the book"
-        )
-
-
-def _open(path: Path):
-    from ebooklib import epub
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return epub.read_epub(str(path), options={"ignore_ncx": True})
-    except zipfile.BadZipFile as e:
-        raise UserError(f"{path}: not a valid EPUB (bad zip: {e}); re-download or re-export the book") from e
-    except KeyError as e:
-        raise UserError(f"{path}: not a valid EPUB (missing file {e} inside); re-export the book as EPUB") from e
-    except Exception as e:  # ebooklib raises EpubException, lxml errors, IndexError on broken packages
-        raise UserError(
-            f"{path}: not a valid EPUB (no readable package document: {e}); re-export the book as EPUB"
-        ) from e
+    found: dict[str, str] = {}
+    for item in book.get_items():
+        if item.media_type in DOCUMENT_TYPES and item.content:
+            found.update(collect_notes(item.file_name, parse_document(item.content, item.file_name, warn=False)))
+    return found
 
 
 def _meta(book, name: str) -> str:
@@ -149,7 +138,11 @@ def _resolve(base_file: str, href: str) -> str:
 
 
 def _nav_entries(item, titles: dict[str, str]) -> None:
-    root = parse_document(item.content)
+    if item.content is None:
+        log.warning("the table of contents %s is missing from the EPUB; chapter titles come from headings",
+                    item.file_name)
+        return
+    root = parse_document(item.content, item.file_name)
     for nav in root.iter():
         if local(nav) != "nav" or ("toc" not in types(nav) and nav.get("id") != "toc"):
             continue
@@ -159,7 +152,9 @@ def _nav_entries(item, titles: dict[str, str]) -> None:
 
 
 def _ncx_entries(item, titles: dict[str, str]) -> None:
-    root = parse_document(item.content)
+    if item.content is None:
+        return
+    root = parse_document(item.content, item.file_name)
     for point in root.iter():
         if local(point) != "navpoint":
             continue
@@ -187,7 +182,7 @@ def classify(file_name: str, body, guide_type: str, linear: str) -> str:
         named = [t for t in section_types if t in SKIP_TYPES or t not in STORY_TYPES]
         return named[0] if named else next(t for t in body_types if t in FRONT_BACK)
     if "bodymatter" in body_types:
-        return "story"
+        return "story" if re.search(r"\w", inline_text(body)) else "empty"
     for t in section_types[:1]:
         if t in SKIP_TYPES:
             return t
@@ -215,14 +210,22 @@ def _doc_title(file_name: str, titles: dict[str, str], body) -> str:
     return ""
 
 
-def _chapters(file_name: str, body, titles: dict[str, str]) -> list[RawChapter]:
+def _chapters(file_name: str, body, titles: dict[str, str], notes: dict[str, str] | None) -> list[RawChapter]:
     out = []
     for k, unit in enumerate(document_units(body)):
         key = f"{file_name}#{unit.id}" if unit.id else ""
         title = titles.get(key) or (titles.get(file_name) if k == 0 else "") or unit.heading
         source = f"{file_name}#{unit.id}" if unit.id else file_name
-        out.append(RawChapter(title=listener_title(title) if title else "", source=source, blocks=unit.blocks))
+        blocks = unit.blocks if notes is None else tuple(_with_notes(file_name, unit.blocks, notes))
+        out.append(RawChapter(title=listener_title(title) if title else "", source=source, blocks=blocks,
+                              kind="part" if unit.part else "chapter"))
     return out
+
+
+def _with_notes(file_name: str, blocks, notes: dict[str, str]):
+    from stages.ingest.notes import with_notes
+
+    return with_notes(blocks, lambda href: notes.get(_resolve(file_name, href)), where=file_name)
 
 
 def _unlisted_nav(book, listed: set[str]) -> list[SkippedPart]:

@@ -31,22 +31,28 @@ _EN_BOUNDARY = re.compile(r"([.!?…]+)([" + re.escape(_CLOSING_PUNCT) + r"]*)(\
 _ZH_BOUNDARY = re.compile(r"([。！？!?]+|…+)([" + re.escape(_CLOSING_PUNCT) + r"]*)")
 _WORD = re.compile(r"\w")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SPACE_RUN = re.compile(r"[\t\r\f\v][ \t\r\f\v]*| [ \t\r\f\v]+")  # only runs that are not already one space
+_LINE_BREAK = re.compile(r" *\n[ \n]*")
+_QUOTE_MARK = re.compile("[" + re.escape("".join(_DOUBLE_PAIRS) + _CLOSERS + "‘’") + "]")
+_LAST_TOKEN = re.compile(r"\S+$")
+ABBREVIATION_WINDOW_CHARS = 40  # an abbreviation or initial is looked for this far before a full stop
 
 
 def clean_text(text: str) -> str:
     """Return `text` without invisible formatting characters, with spaces tidied and ends stripped."""
     if _NEEDS_TIDY.search(text):
         text = text.translate(_TIDY)
-    text = re.sub(r"[ \t\r\f\v]+", " ", text)
-    text = re.sub(r" *\n *", "\n", text)
-    text = re.sub(r"\n{2,}", "\n", text)
+    text = _SPACE_RUN.sub(" ", text)
+    if "\n" in text:
+        text = _LINE_BREAK.sub("\n", text)
     return text.strip()
 
 
 def spoken_form(text: str, language: str) -> str:
-    """Return what the engine should say for `text` (the one place speech normalisation grows)."""
-    del language  # numbers, abbreviations and symbols per language come later
-    return re.sub(r"\s+", " ", text).strip()
+    """Return what the engine should say for `text`: numbers, abbreviations and symbols in words."""
+    from stages.normalize import normalize
+
+    return normalize(text, language).text
 
 
 def is_chinese(language: str) -> bool:
@@ -63,7 +69,8 @@ def quote_spans(text: str, single_quotes: bool = False) -> list[tuple[str, bool]
     """Return `text` cut into (piece, is_quote) spans, each piece unstripped, together covering `text`."""
     spans: list[tuple[str, bool]] = []
     start, closer = 0, None
-    for i, ch in enumerate(text):
+    for m in _QUOTE_MARK.finditer(text):
+        i, ch = m.start(), m.group()
         if closer is None:
             if ch in _DOUBLE_PAIRS or (single_quotes and ch == "‘"):
                 if i > start:
@@ -111,12 +118,12 @@ def _merge_mentions(spans: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     return merged
 
 
-def _is_abbreviation(before: str) -> bool:
-    """Return True when the full stop ending `before` belongs to an abbreviation or an initial."""
-    m = re.search(r"(\S+)$", before)
+def _is_abbreviation(text: str, end: int) -> bool:
+    """Return True when the full stop at `text[end]` belongs to an abbreviation or an initial."""
+    m = _LAST_TOKEN.search(text[max(0, end - ABBREVIATION_WINDOW_CHARS):end])
     if not m:
         return False
-    token = m.group(1).lstrip("“‘\"'([«—-")
+    token = m.group().lstrip("“‘\"'([«—-")
     if token in _ABBREVIATIONS or "." in token:
         return True
     return len(token) == 1 and token.isupper() and token != "I"
@@ -134,7 +141,7 @@ def split_sentences(text: str, language: str) -> list[str]:
                 last = end
     else:
         for m in _EN_BOUNDARY.finditer(text):
-            if m.group(1) == "." and not m.group(2) and _is_abbreviation(text[: m.start()]):
+            if m.group(1) == "." and not m.group(2) and _is_abbreviation(text, m.start()):
                 continue
             end = m.end(2)
             if has_words(text[last:end]):

@@ -1,25 +1,31 @@
-"""Read a plain-text or Markdown book: decode it, find title and author, cut it into chapters at headings."""
+"""Read a plain-text or Markdown book: find title and author, cut it into chapters at headings, as it streams.
+
+Lines come from `decode.TextFile` a block at a time; paragraphs, headings and chapters are made as they
+arrive, so a big book is held once (as its chapters), never as one string, list of lines and copies.
+The layout (blank-line paragraphs or one per line), Project Gutenberg's header and the quote style are
+judged on the opening; a Markdown book is read twice, first for its heading levels and footnotes.
+"""
 
 from __future__ import annotations
 
-import codecs
+import itertools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.errors import UserError
-from stages.ingest.blocks import Block, RawChapter, listener_title, smart_title_case
+from stages.ingest.blocks import SINGLE_QUOTE_MIN_PARAGRAPHS, Block, RawChapter, listener_title, smart_title_case
+from stages.ingest.decode import TextFile
 from stages.ingest.sentences import clean_text, has_words
 from stages.model import SkippedPart
 
 FRONT_MATTER_MAX_LINES = 12  # title/author lines are looked for only this far before the first chapter
 TITLE_MAX_CHARS = 120
 HEADING_MAX_CHARS = 100
-CONTROL_SHARE_MAX = 0.01  # more control characters than this and the file is binary, not text
-HAN_SHARE_MIN = 0.3  # GB18030 is believed only when this share of the non-ASCII text is Han
+LAYOUT_SAMPLE_CHARS = 1_000_000  # the opening judged for layout, Gutenberg header and quote style
+LANGUAGE_SAMPLE_CHARS = 20_000
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _NUMBER_WORDS = (
     r"(?i:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|first|second|third|fourth|fifth|sixth|seventh|"
@@ -31,8 +37,10 @@ _TXT_HEADING = re.compile(
     r"|(第[一二三四五六七八九十百千零〇两\d]+[章回节卷篇部幕])(?:[\s\u3000]*(.*))?)"
 )
 _MD_HEADING = re.compile(r"(#{1,6})\s+(.+?)\s*#*")
-_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
-_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
+_MD_FOOTNOTE = re.compile(r"\[\^([^\]]+)\]:\s*")
+_MD_NOTEREF = re.compile(r"\[\^([^\]]+)\](?!:)")
+_GUTENBERG_START = re.compile(r"\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*", re.I)
+_GUTENBERG_END = re.compile(r"\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*", re.I)
 _BY_LINE = re.compile(r"(?:by|BY|By)\s+(.+)")
 _ZH_AUTHOR_LINE = re.compile(r"(.{1,20}?)[\s\u3000]*(?:编著|著|撰)")
 _MD_RULE = re.compile(r"(?:[*_-][ \t]*){3,}|\*(?:[ \t]+\*){2,}")
@@ -40,117 +48,155 @@ _MD_RULE = re.compile(r"(?:[*_-][ \t]*){3,}|\*(?:[ \t]+\*){2,}")
 
 @dataclass(frozen=True)
 class TextBook:
+    """A text book being read; `skipped` and `file.sha256` are complete once `chapters` (one pass) is exhausted."""
+
     title: str
     author: str
-    chapters: list[RawChapter]
-    skipped: tuple[SkippedPart, ...]
-    text: str  # the decoded text, for language detection
+    sample: str  # the opening text, to tell the language by
+    single_quotes: bool  # speech opens with ‘ (judged on the opening)
+    chapters: Iterator[RawChapter]
+    skipped: list[SkippedPart]
+    file: TextFile
 
 
-def decode(data: bytes, path: Path) -> str:
-    """Return the text of a UTF-8 (with or without BOM), UTF-16 (with BOM), GB18030 or Windows-1252 file."""
-    if data.startswith(codecs.BOM_UTF8):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ["utf-16"]
-    else:
-        candidates = ["utf-8", "gb18030", "cp1252"]
-    for encoding in candidates:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if encoding == "gb18030" and not _mostly_han(text):
-            continue
-        if len(_CONTROL.findall(text)) > CONTROL_SHARE_MAX * max(len(text), 1):
+def read_text_book(path: Path, markdown: bool, notes: str = "skip") -> TextBook:
+    """Return the title, author, language and (lazily) the chapters of a .txt or .md book, streaming the file."""
+    plan = _markdown_plan(path, notes) if markdown else None
+    reader = _Lines(TextFile(path))
+    groups = _paragraph_runs(reader.numbered(), reader.blank_separated)
+    entries = _markdown_blocks(groups, plan) if plan else _text_blocks(groups)
+    front: list[tuple[str, object, int]] = []
+    heading = None
+    for entry in entries:
+        if entry[0] == "chapter":
+            heading = entry
             break
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    raise UserError(f"{path}: not a text file (binary or in an unknown encoding); save the book as UTF-8 text")
-
-
-def _mostly_han(text: str) -> bool:
-    non_ascii = [c for c in text if ord(c) > 127]
-    return bool(non_ascii) and len(_HAN.findall(text)) >= HAN_SHARE_MIN * len(non_ascii)
-
-
-def read_text_book(text: str, path: Path, markdown: bool) -> TextBook:
-    """Return the title, author and chapters of a decoded .txt or .md book."""
-    text, skipped = _strip_gutenberg(text)
-    entries = _markdown_blocks(text) if markdown else _text_blocks(text)
-    first = next((i for i, (kind, _, _) in enumerate(entries) if kind == "chapter"), None)
-    title, author, used = _front_matter(entries, before_heading=first)
-    front = entries[: first if first is not None else used]
+        front.append(entry)
+    title, author, used = _front_matter(front, before_heading=len(front) if heading else None)
+    body = [] if heading else front[used:]
+    front = front if heading else front[:used]
     if front:
-        skipped.append(SkippedPart(source=f"lines {front[0][2]}-{front[-1][2]}", kind="frontmatter", title=title))
-    chapters: list[RawChapter] = []
-    for kind, value, line in entries[len(front):]:
-        if kind == "chapter":
-            chapters.append(RawChapter(title=value, source=f"line {line}", blocks=()))
-            continue
-        if not chapters:
-            chapters.append(RawChapter(title="", source=f"line {line}", blocks=()))
-        last = chapters[-1]
-        chapters[-1] = RawChapter(last.title, last.source, (*last.blocks, value))
+        reader.skipped.append(SkippedPart(source=f"lines {front[0][2]}-{front[-1][2]}", kind="frontmatter",
+                                          title=title))
     title = title or path.stem
-    chapters = [c if c.title else RawChapter(title, c.source, c.blocks) for c in chapters]
-    return TextBook(title=title, author=author, chapters=chapters, skipped=tuple(skipped), text=text)
+    chapters = _chapters(heading, body, entries, title, plan.notes if plan else None)
+    return TextBook(title=title, author=author, sample=reader.sample,
+                    single_quotes=reader.single_quotes, chapters=chapters, skipped=reader.skipped, file=reader.file)
 
 
-def _strip_gutenberg(text: str) -> tuple[str, list[SkippedPart]]:
-    skipped = []
-    start, end = _GUTENBERG_START.search(text), _GUTENBERG_END.search(text)
-    if start:
-        skipped.append(SkippedPart(source="line 1", kind="license", title="Project Gutenberg header"))
-        text = "\n" * text.count("\n", 0, start.end()) + text[start.end():]
-    if end:
-        skipped.append(SkippedPart(source=f"line {text.count(chr(10), 0, end.start()) + 1}", kind="license",
-                                   title="Project Gutenberg licence"))
-        text = text[: end.start()]
-    return text, skipped
+def _chapters(heading, body: list, entries: Iterator, book_title: str, notes: dict | None) -> Iterator[RawChapter]:
+    """Yield one RawChapter per heading (or one named after the book when there is none), block lists kept short."""
+    if heading:
+        title, source = heading[1], f"line {heading[2]}"
+    else:
+        title, source = book_title, f"line {body[0][2]}" if body else ""
+    blocks = [value for _, value, _ in body]
+    for kind, value, line in entries:
+        if kind == "chapter":
+            yield RawChapter(title, source, tuple(_with_notes(blocks, notes)))
+            title, source, blocks = value, f"line {line}", []
+        else:
+            blocks.append(value)
+    if heading or blocks:
+        yield RawChapter(title, source, tuple(_with_notes(blocks, notes)))
 
 
-def _paragraph_runs(text: str) -> list[tuple[list[str], int]]:
-    """Return groups of lines (a paragraph each) with their first line number; one line each if no blank lines."""
-    lines = text.split("\n")
-    blank_separated = sum(1 for ln in lines if not ln.strip()) >= max(1, len(lines) // 20)
-    groups: list[tuple[list[str], int]] = []
+def _with_notes(blocks: list[Block], notes: dict[str, str] | None) -> list[Block]:
+    if notes is None:
+        return blocks
+    from stages.ingest.notes import with_notes
+
+    return with_notes(blocks, notes.get, where="footnotes")
+
+
+class _Lines:
+    """The numbered lines of a text file after Project Gutenberg's header and licence, and what the opening says."""
+
+    def __init__(self, file: TextFile, report: bool = True):
+        self.file = file
+        self.skipped: list[SkippedPart] = []
+        self._lines = file.lines(report=report)
+        self._head: list[str] = []
+        size = 0
+        for line in self._lines:
+            self._head.append(line)
+            size += len(line) + 1
+            if size >= LAYOUT_SAMPLE_CHARS:
+                break
+        self._start = 0
+        for k, line in enumerate(self._head):
+            if _GUTENBERG_START.match(line):
+                self.skipped.append(SkippedPart(source="line 1", kind="license", title="Project Gutenberg header"))
+                self._start = k + 1
+                break
+        opening = self._head[self._start:]
+        self.blank_separated = sum(1 for ln in opening if not ln.strip()) >= max(1, len(opening) // 20)
+        self.sample = "\n".join(opening)[:LANGUAGE_SAMPLE_CHARS]
+        firsts = [ln.lstrip("> \t\u3000")[:1] for ln in opening]
+        single, double = firsts.count("‘"), sum(firsts.count(q) for q in "“\"「")
+        self.single_quotes = single >= SINGLE_QUOTE_MIN_PARAGRAPHS and single > double
+
+    def numbered(self) -> Iterator[tuple[int, str]]:
+        """Yield (line number, line) up to Project Gutenberg's licence; the rest of the file is still read."""
+        number = self._start
+        ended = False
+        for line in itertools.chain(self._head[self._start:], self._lines):
+            number += 1
+            if ended:
+                continue
+            if _GUTENBERG_END.match(line):
+                self.skipped.append(
+                    SkippedPart(source=f"line {number}", kind="license", title="Project Gutenberg licence"))
+                ended = True
+                continue
+            yield number, line
+        self._head = []
+
+
+def _paragraph_runs(lines: Iterable[tuple[int, str]], blank_separated: bool) -> Iterator[tuple[list[str], int]]:
+    """Yield groups of lines (a paragraph each) with their first line number; one line each if no blank lines."""
     current: list[str] = []
-    for number, line in enumerate(lines, start=1):
+    start = 0
+    for number, line in lines:
         if not line.strip() or not blank_separated:
             if current:
-                groups.append((current, number - len(current)))
+                yield current, start
                 current = []
             if line.strip():
-                groups.append(([line], number))
+                yield [line], number
             continue
+        if not current:
+            start = number
         current.append(line)
     if current:
-        groups.append((current, len(lines) - len(current) + 1))
-    return groups
+        yield current, start
 
 
 def _join_lines(lines: list[str]) -> str:
-    out = ""
+    """Return a paragraph's lines as one line: joined by a space, or directly between two Han characters."""
+    parts: list[str] = []
+    last = ""
     for line in (ln.strip() for ln in lines):
-        if out and not (_HAN.match(line[:1]) and _HAN.match(out[-1:])):
-            out += " "
-        out += line
-    return out
+        if not line:
+            continue
+        if parts and not (_HAN.match(line[:1]) and _HAN.match(last)):
+            parts.append(" ")
+        parts.append(line)
+        last = line[-1]
+    return "".join(parts)
 
 
-def _text_blocks(text: str) -> list[tuple[str, object, int]]:
-    """Return ("chapter", title, line) and ("block", Block, line) entries for a plain-text book."""
-    out: list[tuple[str, object, int]] = []
-    for lines, number in _paragraph_runs(text):
+def _text_blocks(groups: Iterable[tuple[list[str], int]]) -> Iterator[tuple[str, object, int]]:
+    """Yield ("chapter", title, line) and ("block", Block, line) entries for a plain-text book."""
+    for lines, number in groups:
         joined = _join_lines(lines)
         title = _txt_heading(joined) if len(lines) == 1 else None
         if title:
-            out.append(("chapter", title, number))
+            yield "chapter", title, number
         elif re.fullmatch(r"[\s*·•⁂~#=_\-–—]+", joined):
-            out.append(("block", Block("scene_break"), number))
+            yield "block", Block("scene_break"), number
         else:
-            out.append(("block", Block("text", joined), number))
-    return out
+            yield "block", Block("text", joined), number
 
 
 def _txt_heading(line: str) -> str | None:
@@ -168,27 +214,64 @@ def _txt_heading(line: str) -> str | None:
     return f"{head}: {smart_title_case(rest.rstrip('.'))}" if rest else head
 
 
-def _markdown_blocks(text: str) -> list[tuple[str, object, int]]:
-    """Return ("chapter", title, line) and ("block", Block, line) entries for a Markdown book."""
-    groups = _paragraph_runs(text)
-    levels = [len(m.group(1)) for lines, _ in groups if (m := _MD_HEADING.fullmatch(lines[0].strip()))]
-    chapter_level = next((lv for lv in sorted(set(levels)) if levels.count(lv) >= 2), min(levels, default=0))
-    out: list[tuple[str, object, int]] = []
+@dataclass(frozen=True)
+class _MarkdownPlan:
+    """What a first pass over a Markdown book finds: the chapter heading level and the footnotes' text."""
+
+    chapter_level: int
+    notes: dict[str, str] | None  # footnote label -> text, when notes are read as asides
+
+
+def _markdown_plan(path: Path, notes: str) -> _MarkdownPlan:
+    """Return the chapter level (the highest level used twice, else the highest) and, for asides, the footnotes."""
+    reader = _Lines(TextFile(path), report=False)
+    levels: dict[int, int] = {}
+    found: dict[str, str] = {}
+    for lines, _ in _paragraph_runs(reader.numbered(), reader.blank_separated):
+        first = lines[0].strip()
+        if m := _MD_HEADING.fullmatch(first):
+            levels[len(m.group(1))] = levels.get(len(m.group(1)), 0) + 1
+        elif notes == "aside" and _MD_FOOTNOTE.match(first):
+            for label, text in _footnotes(lines):
+                found.setdefault(label, text)
+    level = next((lv for lv in sorted(levels) if levels[lv] >= 2), min(levels, default=0))
+    return _MarkdownPlan(chapter_level=level, notes=found if notes == "aside" else None)
+
+
+def _footnotes(lines: list[str]) -> Iterator[tuple[str, str]]:
+    """Yield (label, text) for each footnote definition in a group; a definition runs until the next one."""
+    label, parts = "", []
+    for line in lines:
+        if m := _MD_FOOTNOTE.match(line.strip()):
+            if label:
+                yield label, strip_markdown(_join_lines(parts))
+            label, parts = m.group(1), [line.strip()[m.end():]]
+        else:
+            parts.append(line)
+    if label:
+        yield label, strip_markdown(_join_lines(parts))
+
+
+def _markdown_blocks(groups: Iterable[tuple[list[str], int]], plan: _MarkdownPlan) -> Iterator[tuple[str, object, int]]:
+    """Yield ("chapter", title, line) and ("block", Block, line) entries for a Markdown book."""
     for lines, number in groups:
         first = lines[0].strip()
         m = _MD_HEADING.fullmatch(first) if len(lines) == 1 else None
-        if m and len(m.group(1)) == chapter_level:
-            out.append(("chapter", listener_title(strip_markdown(m.group(2))), number))
+        if m and len(m.group(1)) == plan.chapter_level:
+            yield "chapter", listener_title(strip_markdown(m.group(2))), number
         elif m:
-            out.append(("block", Block("heading", listener_title(strip_markdown(m.group(2)), "Part")), number))
+            yield "block", Block("heading", listener_title(strip_markdown(m.group(2)), "Part")), number
         elif _MD_RULE.fullmatch(first) and len(lines) == 1:
-            out.append(("block", Block("scene_break"), number))
+            yield "block", Block("scene_break"), number
         elif all(ln.lstrip().startswith(">") for ln in lines):
             verse = "\n".join(strip_markdown(re.sub(r"^\s*>\s?", "", ln)) for ln in lines)
-            out.append(("block", Block("verse", verse), number))
-        elif not re.match(r"\[\^[^\]]+\]:", first):
-            out.append(("block", Block("text", strip_markdown(_join_md_lines(lines))), number))
-    return out
+            yield "block", Block("verse", verse, notes=_md_refs(lines)), number
+        elif not _MD_FOOTNOTE.match(first):
+            yield "block", Block("text", strip_markdown(_join_md_lines(lines)), notes=_md_refs(lines)), number
+
+
+def _md_refs(lines: list[str]) -> tuple[str, ...]:
+    return tuple(m.group(1) for ln in lines if "[^" in ln for m in _MD_NOTEREF.finditer(ln))
 
 
 def _join_md_lines(lines: list[str]) -> str:

@@ -6,6 +6,7 @@ why the bytes are parsed here directly rather than through ebooklib's re-seriali
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ SKIPPED = frozenset({"script", "style", "figure", "img", "svg", "image", "nav", 
 VERSE_TYPES = ("poem", "verse", "song", "lyrics", "hymn")
 PART_TYPES = ("part", "volume", "division")
 _SCENE_BREAK = re.compile(r"[\s*·•⁂~#=_\-–—]+")
+_NOTE_MARK = re.compile(r"\W*(?:\d+|[*†‡§]+|[ivx]+)\W*")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,17 +36,25 @@ class Unit:
     id: str
     heading: str
     blocks: tuple[Block, ...]
+    part: bool = False  # a part / volume / division heading that leads into the chapters after it
 
 
-def parse_document(data: bytes):
-    """Return the root element of an XHTML document, falling back to the HTML parser for sloppy files."""
+def parse_document(data: bytes, name: str = "", warn: bool = True):
+    """Return the root element of an XHTML document; a file that is not well-formed is read by lxml's
+    forgiving HTML parser, with a warning naming it (`name`) unless `warn` is False."""
     from lxml import etree, html
 
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
         return etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError:
+    except etree.XMLSyntaxError as e:
+        if warn:
+            log.warning("%s: not well-formed XHTML (%s); read it with the forgiving HTML parser: check that "
+                        "chapter's text, or repair the file (EPUBCheck finds such errors)", name or "a document", e)
+    try:
         return html.document_fromstring(data)
+    except (etree.ParserError, ValueError):
+        return html.document_fromstring("<html><body></body></html>")
 
 
 def local(el) -> str:
@@ -101,14 +113,31 @@ def _is_skipped_inline(el, tag: str) -> bool:
     if tag in SKIPPED or tag == "":
         return True
     t = types(el)
-    if "noteref" in t or "pagebreak" in t or el.get("role") in ("doc-noteref", "doc-pagebreak"):
+    if "pagebreak" in t or "backlink" in t or el.get("role") in ("doc-pagebreak", "doc-backlink"):
+        return True
+    return _is_noteref(el, tag)
+
+
+def _is_noteref(el, tag: str) -> bool:
+    """Return True for a note reference: marked as one, or a link inside the book shown as a number or mark."""
+    if "noteref" in types(el) or el.get("role") == "doc-noteref":
         return True
     if tag == "a" and "#" in (el.get("href") or ""):
-        return bool(re.fullmatch(r"\W*(?:\d+|[*†‡§]+|[ivx]+)\W*", "".join(el.itertext()).strip()))
+        return bool(_NOTE_MARK.fullmatch("".join(el.itertext()).strip()))
     if tag == "sup":
         links = [c for c in el.iter() if local(c) == "a"]
         return bool(links) and all("#" in (a.get("href") or "") for a in links)
     return False
+
+
+def noterefs(el) -> tuple[str, ...]:
+    """Return the targets (href) of the note references inside `el`, in order."""
+    out: list[str] = []
+    for c in el.iter():
+        tag = local(c)
+        if tag in ("a", "sup") and _is_noteref(c, tag):
+            out.extend(a.get("href") for a in c.iter() if local(a) == "a" and a.get("href"))
+    return tuple(dict.fromkeys(out))
 
 
 def _squash(text: str) -> str:
@@ -192,13 +221,14 @@ def _section_units(section) -> list[Unit]:
     if inner and any(t in PART_TYPES for t in types(section)):
         heading = _first_heading(section)
         title = heading_text(heading) if heading is not None else ""
-        lead = [Unit(section.get("id") or "", title, ())] if title else []
+        lead = [Unit(section.get("id") or "", title, (), part=True)] if title else []
         return lead + [u for s in inner for u in _section_units(s)]
     heading = _first_heading(section)
     blocks: list[Block] = []
     flow_blocks(section, blocks, skip=heading)
     title = heading_text(heading) if heading is not None else ""
-    return [Unit(section.get("id") or "", title, tuple(blocks))]
+    part = any(t in PART_TYPES for t in types(section))
+    return [Unit(section.get("id") or "", title, tuple(blocks), part=part)]
 
 
 def _first_heading(el):
@@ -238,19 +268,21 @@ def flow_blocks(el, out: list[Block], skip=None, top: bool = True) -> None:
     if not top and _leaf_block(el, tag, out):
         return
     pending: list[tuple[str, bool]] = []
+    refs: list[str] = []
     if el.text:
         pending.append((_squash(el.text), False))
     for child in el:
         ctag = local(child)
         if ctag and (ctag in CONTAINERS or ctag in LEAF_BLOCKS or ctag in HEADINGS or ctag in
                      {"hgroup", "hr", "table", "tr", "td", "th"} or _is_skipped_block(child, ctag)):
-            _flush(pending, out)
+            _flush(pending, out, refs)
             flow_blocks(child, out, skip=skip, top=False)
         elif ctag:
             _collect(child, False, pending)
+            refs.extend(noterefs(child))
         if child.tail:
             pending.append((_squash(child.tail), False))
-    _flush(pending, out)
+    _flush(pending, out, refs)
 
 
 def _is_skipped_block(el, tag: str) -> bool:
@@ -270,13 +302,13 @@ def _leaf_block(el, tag: str, out: list[Block]) -> bool:
         _table_blocks(el, out)
     elif is_verse(el):
         stanzas = [k for k in element_children(el) if has_words(inline_text(k))] or [el]
-        out.extend(Block("verse", inline_text(s)) for s in stanzas)
+        out.extend(Block("verse", inline_text(s), notes=noterefs(s)) for s in stanzas)
     elif tag in LEAF_BLOCKS and not any(local(c) in LEAF_BLOCKS | CONTAINERS for c in el.iter() if c is not el):
         text = inline_text(el)
         if text and _SCENE_BREAK.fullmatch(text) and not has_words(text):
             out.append(Block("scene_break"))
         else:
-            out.append(Block("text", text))
+            out.append(Block("text", text, notes=noterefs(el)))
     else:
         return False
     return True
@@ -287,11 +319,12 @@ def _subheading(el) -> str:
     return listener_title(heading_text(el), label="Part")
 
 
-def _flush(pending: list[tuple[str, bool]], out: list[Block]) -> None:
+def _flush(pending: list[tuple[str, bool]], out: list[Block], refs: list[str]) -> None:
     text = clean_text("".join(t for t, _ in pending))
     if has_words(text):
-        out.append(Block("text", text))
+        out.append(Block("text", text, notes=tuple(dict.fromkeys(refs))))
     pending.clear()
+    refs.clear()
 
 
 def _table_blocks(table, out: list[Block]) -> None:
@@ -301,7 +334,8 @@ def _table_blocks(table, out: list[Block]) -> None:
             continue
         cells = [c for c in element_children(row) if local(c) in ("td", "th")]
         if len(cells) >= 2 and "persona" in types(cells[0]):
-            out.append(Block("speech", persona=inline_text(cells[0]), runs=tuple(inline_runs(cells[1]))))
+            out.append(Block("speech", persona=inline_text(cells[0]), runs=tuple(inline_runs(cells[1])),
+                             notes=noterefs(cells[1])))
             continue
         for cell in cells:
             text = inline_text(cell)
