@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="workspace holding manuscripts/, output/ and voices/ (default: current folder)")
         p.add_argument("--slug", help="folder name for the book (default: from its title)")
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+        p.add_argument("--notes", choices=("skip", "aside"), default="skip",
+                       help="footnotes and endnotes: leave them out (default) or read each after its paragraph")
         return p
 
     produce = book_command(sub, "produce", "produce the album for an EPUB, .txt or .md book")
@@ -84,7 +86,7 @@ def _produce(args: argparse.Namespace) -> int:
 
     _quiet_prefect(debug=args.debug)
     summary = produce_flow(book, args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters,
-                           series=[p.resolve() for p in args.series])
+                           series=[p.resolve() for p in args.series], notes=args.notes)
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
@@ -104,7 +106,7 @@ def _read(args: argparse.Namespace):
     from stages.model import Workspace
 
     workspace = Workspace(args.root.resolve())
-    manuscript = attribute(ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug))
+    manuscript = attribute(ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes))
     manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
     return workspace, manuscript
 

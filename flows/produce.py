@@ -28,8 +28,8 @@ log = logging.getLogger("audiobook")
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest_task(source: Path, workspace: Workspace, slug: str | None) -> Manuscript:
-    manuscript = ingest(source, workspace.manuscript_dir, slug=slug)
+def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str) -> Manuscript:
+    manuscript = ingest(source, workspace.manuscript_dir, slug=slug, notes=notes)
     manuscript = attribute(manuscript)
     manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
     return manuscript
@@ -83,12 +83,13 @@ def produce_flow(
     narrator: str | None = None,
     chapters: str | None = None,
     series: list[Path] | None = None,
+    notes: str = "skip",
     interactive: bool | None = None,
 ) -> dict:
     """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
     started = time.perf_counter()
     workspace = Workspace(Path(root))
-    manuscript = select_chapters(ingest_task(Path(source), workspace, slug), chapters)
+    manuscript = select_chapters(ingest_task(Path(source), workspace, slug, notes), chapters)
     for folder in (workspace.output_dir(manuscript.slug), workspace.cache_dir):
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
