@@ -221,7 +221,9 @@ SPACES_AND_SYMBOLS = [
     ("a\u200bb", "en", "ab"),
     ("Oh!\u2060\u200a\u2060… by the way", "en", "Oh! by the way"),
     ("  padded\ttext  ", "en", "padded text"),
-    ("line one\nline  two", "en", "line one line two"),
+    ("line one\nline  two", "en", "line one, line two"),  # a verse line's end is a pause
+    ("Improve his shining tail,\nAnd pour", "en", "Improve his shining tail, And pour"),
+    ("第一行\n第二行。\n第三行", "zh", "第一行，第二行。第三行"),
     ("“God bless you, merry gentleman,\nMay nothing you dismay!”", "en",
      "“God bless you, merry gentleman, May nothing you dismay!”"),
     ("It was 45° outside.", "en", "It was forty-five degrees outside."),

@@ -217,7 +217,7 @@ def test_long_sentences_are_cut_at_semicolons_then_commas():
 
 def test_invisible_characters_go_and_spoken_form_collapses_spaces():
     assert clean_text("Oh!\u2060\u200a\u2060… by\u00a0the way, co\u00adoperate\u200b") == "Oh! … by the way, cooperate"
-    assert spoken_form("line one\nline  two", "en") == "line one line two"
+    assert spoken_form("line one\nline  two", "en") == "line one, line two"  # verse line ends pause
     assert detect_language("鲁镇的酒店的格局") == "zh" and detect_language("It is a truth") == "en"
 
 

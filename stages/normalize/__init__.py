@@ -60,8 +60,8 @@ class Spoken:
 def normalize(text: str, language: str) -> Spoken:
     """Return what the engine should say for `text` in `language`, with spans back to `text`.
 
-    Each line is normalized on its own (a line's end counts as the text's end, as in verse); the
-    line breaks between them are said as one space.
+    Each line is normalized on its own (a line's end counts as the text's end, as in verse). A line
+    break is said as a pause: a comma where the line ends without punctuation, else a space.
     """
     if "\n" not in text:
         return _normalize_line(text, language.lower())
@@ -84,12 +84,19 @@ def normalize(text: str, language: str) -> Spoken:
         length += len(line.text)
         last = line.text[-1:] or last
         if k < len(breaks):
-            gap = " " if last and last != " " and more[k] else ""
+            gap = _line_break_pause(last, language) if last and last != " " and more[k] else ""
             spans.append(Span(*breaks[k], length, length + len(gap)))
             said.append(gap)
             length += len(gap)
             last = gap or last
     return Spoken("".join(said), tuple(spans))
+
+
+def _line_break_pause(last: str, language: str) -> str:
+    """Return what a line break is said as after a line ending in `last`: a pause the voice honours."""
+    if last.isalnum():
+        return "，" if language.lower().startswith("zh") else ", "
+    return "" if language.lower().startswith("zh") else " "
 
 
 def _normalize_line(text: str, lang: str) -> Spoken:
