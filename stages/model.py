@@ -36,7 +36,8 @@ class Segment:
     spoken: str  # what the engine is asked to say
     kind: SegmentKind = "narration"
     speaker: str = NARRATOR  # NARRATOR, a character name, or UNKNOWN_SPEAKER
-    emotion: str = "neutral"
+    emotion: str = "neutral"  # one of stages.attribute.emotion.EMOTIONS
+    intensity: float = 0.0  # how strongly `emotion` is expressed, 0..1
     confidence: float = 1.0  # how sure the attributor is of `speaker`, 0..1
     rule: str = ""  # which attribution rule set `speaker` ("" for narration)
 
