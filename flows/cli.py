@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest = book_command(sub, "ingest", "read a book into its manuscript and list its chapters")
     ingest.set_defaults(run=_ingest)
 
+    attribute = book_command(sub, "attribute", "work out who speaks each line and how; update the character bible")
+    attribute.add_argument("--review", action="store_true", help="list the lines a person should check")
+    attribute.add_argument("--no-llm", action="store_true", help="use the built-in attributor even if an LLM is set up")
+    attribute.set_defaults(run=_attribute)
+
     lexicon = sub.add_parser("lexicon", help="the pronunciation lexicon")
     lexicon_sub = lexicon.add_subparsers(dest="lexicon_command", required=True)
     suggest = book_command(lexicon_sub, "suggest", "list the names and rare words a producer should review")
@@ -99,16 +104,43 @@ def _produce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace):
-    """Return the attributed manuscript of the book, written to manuscripts/<slug>/."""
-    from stages.attribute import attribute
+def _direct(args: argparse.Namespace, use_llm: bool = True):
+    """Return the workspace and the book's direction (attributed manuscript and bible), both saved."""
+    from stages.attribute.direct import direct, project_config
     from stages.ingest import ingest
     from stages.model import Workspace
 
     workspace = Workspace(args.root.resolve())
-    manuscript = attribute(ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes))
-    manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
-    return workspace, manuscript
+    manuscript = ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes)
+    book_dir = workspace.manuscript_dir(manuscript.slug)
+    direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir,
+                       config=project_config(workspace.root), use_llm=use_llm)
+    direction.manuscript.save(book_dir / "manuscript.json")
+    return workspace, direction
+
+
+def _read(args: argparse.Namespace):
+    """Return the workspace and the book's manuscript, attributed by the built-in rules."""
+    workspace, direction = _direct(args, use_llm=False)
+    return workspace, direction.manuscript
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    workspace, direction = _direct(args, use_llm=not args.no_llm)
+    summary = direction.summary()
+    review = [{"id": s.id, "speaker": s.speaker, "confidence": s.confidence, "rule": s.rule, "text": s.text}
+              for s in direction.review()] if args.review else []
+    if args.json:
+        print(json.dumps(summary | ({"review_lines": review} if args.review else {}), ensure_ascii=False, indent=1))
+        return 0
+    print(f"{direction.manuscript.title}: {summary['attributed']} of {summary['dialogue']} dialogue lines "
+          f"attributed, {summary['review']} to review")
+    _print_table("characters", ("name", "gender", "lines", "aliases"),
+                 [c | {"aliases": ", ".join(c["aliases"])} for c in summary["characters"]])
+    if args.review:
+        _print_table("lines to review", ("id", "speaker", "confidence", "rule", "text"), review)
+    print(f"character bible: {workspace.manuscript_dir(direction.manuscript.slug) / 'characters.toml'}")
+    return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from stages import files
 from stages import produce as stage
-from stages.attribute import attribute
+from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, load_library
 from stages.errors import UserError
 from stages.ingest import ingest
@@ -28,17 +28,21 @@ log = logging.getLogger("audiobook")
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str) -> Manuscript:
+def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str) -> Direction:
     manuscript = ingest(source, workspace.manuscript_dir, slug=slug, notes=notes)
-    manuscript = attribute(manuscript)
-    manuscript.save(workspace.manuscript_dir(manuscript.slug) / "manuscript.json")
-    return manuscript
+    book_dir = workspace.manuscript_dir(manuscript.slug)
+    direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir, config=project_config(workspace.root))
+    direction.manuscript.save(book_dir / "manuscript.json")
+    return direction
 
 
 @task(name="cast", cache_policy=NO_CACHE)
-def cast_task(manuscript: Manuscript, workspace: Workspace, narrator: str | None) -> tuple[Casting, dict[str, Voice]]:
+def cast_task(
+    manuscript: Manuscript, workspace: Workspace, narrator: str | None, genders: dict[str, str]
+) -> tuple[Casting, dict[str, Voice]]:
     library = load_library(workspace.voices_dir)
-    casting = cast(manuscript, library, workspace.manuscript_dir(manuscript.slug) / "cast.toml", narrator=narrator)
+    sheet = workspace.manuscript_dir(manuscript.slug) / "cast.toml"
+    casting = cast(manuscript, library, sheet, narrator=narrator, genders=genders)
     check_voices(manuscript, casting, library)
     return casting, library
 
@@ -89,11 +93,13 @@ def produce_flow(
     """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
     started = time.perf_counter()
     workspace = Workspace(Path(root))
-    manuscript = select_chapters(ingest_task(Path(source), workspace, slug, notes), chapters)
+    direction = ingest_task(Path(source), workspace, slug, notes)
+    manuscript = select_chapters(direction.manuscript, chapters)
     for folder in (workspace.output_dir(manuscript.slug), workspace.cache_dir):
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
-    casting, library = cast_task(manuscript, workspace, narrator)
+    genders = {c.name: c.gender for c in direction.bible.characters}
+    casting, library = cast_task(manuscript, workspace, narrator, genders)
     lexicon = lexicon_task(manuscript, workspace, [Path(p) for p in series or ()])
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
     with ProgressBoard(interactive) as board:

@@ -86,8 +86,17 @@ def infer_genders(manuscript: Manuscript) -> dict[str, str]:
     return genders
 
 
-def cast(manuscript: Manuscript, library: dict[str, Voice], sheet: Path, narrator: str | None = None) -> Casting:
-    """Return the casting for `manuscript`, keeping every entry of an existing cast sheet, and save the sheet."""
+def cast(
+    manuscript: Manuscript,
+    library: dict[str, Voice],
+    sheet: Path,
+    narrator: str | None = None,
+    genders: dict[str, str] | None = None,
+) -> Casting:
+    """Return the casting for `manuscript`, keeping every entry of an existing cast sheet, and save the sheet.
+
+    `genders` (from the character bible) wins over what the text's honorifics and pronouns suggest.
+    """
     existing = read_sheet(sheet, library) if sheet.exists() else {}
     lines = Counter(s.speaker for s in manuscript.segments)
     chosen = dict(existing)
@@ -98,7 +107,7 @@ def cast(manuscript: Manuscript, library: dict[str, Voice], sheet: Path, narrato
     chosen.setdefault(UNKNOWN_SPEAKER, chosen[NARRATOR])
     pools = _character_pools(library, language=manuscript.language)
     turn = Counter()
-    genders = infer_genders(manuscript)
+    genders = infer_genders(manuscript) | {k: v for k, v in (genders or {}).items() if v in ("male", "female")}
     for speaker, _ in lines.most_common():
         if speaker in chosen:
             continue

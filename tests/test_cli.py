@@ -163,3 +163,36 @@ def test_lexicon_suggest_lists_names_and_writes_a_template(tmp_path, capsys, sma
     assert "Netherfield" in template
     code = main(["lexicon", "suggest", str(small_book), "--root", str(tmp_path), "--write"])
     assert code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_attribute_writes_the_bible_and_keeps_a_producer_edit(tmp_path, capsys):
+    code = main(["attribute", str(SAMPLE_EPUB), "--root", str(tmp_path), "--json", "--review"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["llm"] is None
+    alice = next(c for c in data["characters"] if c["name"] == "Alice")
+    assert alice["gender"] == "female" and alice["lines"] >= 15
+    assert data["review"] == len(data["review_lines"]) and all(r["speaker"] == "unknown" or r["confidence"] < 0.5
+                                                               for r in data["review_lines"])
+    bible = next((tmp_path / "manuscripts").glob("*/characters.toml"))
+    bible.write_text(bible.read_text().replace('description = ""', 'description = "a curious girl of seven"', 1))
+    assert main(["attribute", str(SAMPLE_EPUB), "--root", str(tmp_path)]) == 0
+    assert 'description = "a curious girl of seven"' in bible.read_text()
+
+
+def test_attribute_uses_the_llm_configured_for_the_workspace(tmp_path, capsys, small_book, monkeypatch):
+    from llm_replay import ReplayServer
+
+    for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with ReplayServer() as server:
+        (tmp_path / "audiobook.toml").write_text(f'[llm]\nbase_url = "{server.base_url}"\nmodel = "replay"\n')
+        assert main(["attribute", str(small_book), "--root", str(tmp_path), "--json"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert main(["attribute", str(small_book), "--root", str(tmp_path), "--json"]) == 0
+        second = json.loads(capsys.readouterr().out)
+        requests = len(server.log)
+    assert first["llm"]["ok"] == first["llm"]["chunks"] > 0 and first["llm"]["requests"] == requests
+    assert second["llm"]["cached"] == second["llm"]["chunks"] and second["llm"]["requests"] == 0  # re-run: free
+    ms = json.loads(next((tmp_path / "manuscripts").glob("*/manuscript.json")).read_text())
+    rules = {s["rule"] for c in ms["chapters"] for p in c["paragraphs"] for s in p["segments"] if s["kind"] == "dialogue"}
+    assert rules == {"llm"}

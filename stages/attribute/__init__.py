@@ -1,228 +1,117 @@
-"""Built-in speaker attribution: who says each quotation, where the text says so explicitly.
+"""Built-in speaker attribution: a deterministic, offline sieve that says who speaks each quotation.
 
-Deterministic and offline. It reads only the speech tag in the narration next to a quotation
-("said Elizabeth", "Darcy replied", "母亲说"); pronouns and descriptions ("said she", "cried his
-wife") are marked for a later resolver. A play's persona lines are already attributed by ingest.
+Pass one reads explicit speech tags beside a quotation ("said Elizabeth", "母亲说"; see explicit.py). A roster of
+the book's characters then merges the names it found with their honorific and pet forms (roster.py), and the
+sieve (sieve.py) places the rest: continued quotations, "he/she said", the paragraph's actor, the person
+addressed, turn-taking. Every dialogue segment carries the rule that placed it and a confidence; every segment
+gets an emotion and intensity (emotion.py). A character bible (bible.py) can rename and merge characters.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import replace
 
-from stages.model import UNKNOWN_SPEAKER, Manuscript, Paragraph, Segment
-
-NAMED_CONFIDENCE = 0.9  # the tag names the speaker right beside the quotation
-SHARED_CONFIDENCE = 0.7  # another quotation in the same paragraph was named
-PRONOUN_CONFIDENCE = 0.2  # "said she": someone, but who is for a later resolver
-DESCRIPTOR_CONFIDENCE = 0.2  # "cried his wife": a description, not a name
-KEEP_RULES = frozenset({"play-persona"})  # attributions made by ingest from the book's markup
-
-EN_VERBS = (
-    "said says replied replies cried asked answered returned continued exclaimed observed added whispered "
-    "shouted remarked repeated began resumed interrupted murmured muttered called sighed laughed thought "
-    "rejoined retorted inquired enquired demanded urged pleaded protested declared explained responded "
-    "sobbed screamed roared growled suggested insisted faltered stammered echoed persisted went"
-).split()
-HONORIFICS = r"(?:Mr\.|Mrs\.|Ms\.|Messrs\.|Dr\.|St\.|Rev\.|Mme\.|Miss|Lady|Lord|Sir|Madam|Madame|Colonel|Captain|" \
-             r"Aunt|Uncle|Professor|Mister|Master|Mistress|Sister|Brother|Father|Mother|Dame|King|Queen|Prince|Princess)"
-HONORIFIC_WORDS = frozenset(re.sub(r"[()?:\\]", "", HONORIFICS).replace(".", "").split("|")) | {"Mr.", "Mrs.", "Dr."}
-NOT_NAMES = frozenset(
-    "The Then And But So Yet Now When While As At In On Here There This That What Oh Well Yes No If It His Her "
-    "Their My Our Your He She They We You One All Some Each Every Both After Before Upon With Without To For Of "
-    "A An Why How Who Where Again Still Only Just Thus Presently Perhaps Indeed".split()
+from stages.attribute.bible import Bible, Character
+from stages.attribute.emotion import EMOTIONS, tag_emotion
+from stages.attribute.explicit import (  # noqa: F401  (the explicit pass is part of this package's API)
+    Attribution, attribute_paragraph, tag_after_quote, tag_before_quote,
 )
-EN_PRONOUNS = frozenset({"he", "she", "they", "i", "we", "it", "you"})
+from stages.attribute.roster import FEMALE_TITLES, MALE_TITLES, Person, Roster, build_roster
+from stages.attribute.sieve import NAMED_RULES, resolve_chapter
+from stages.model import UNKNOWN_SPEAKER, Manuscript, Paragraph
 
-_VERB = r"(?:went\s+on|" + "|".join(sorted(set(EN_VERBS) - {"went"}, key=len, reverse=True)) + r")"
-_NAME = rf"(?:the\s+)?(?:{HONORIFICS}\s+)?[A-Z][\w’'\-]*(?:\s+(?:de\s+|of\s+)?[A-Z][\w’'\-]*){{0,2}}"
-_PRONOUN = r"(?:he|she|they|I|we|He|She|They|We)"
-_DESCRIPTOR = r"(?:his|her|their|my|our|your|the|a|an)\s+[a-z][\w’'\-]*(?:\s+[a-z][\w’'\-]*)?"
-_SUBJECT = rf"(?P<who>{_NAME}|{_PRONOUN}|{_DESCRIPTOR})"
-_ADVERB = r"(?:(?:\w+ly|then|soon|again|also|only|now|presently|still|at\s+once|at\s+last)\s+)?"
-_NOT_SPEECH = r"(?!\s+(?:nothing|no\b|not\b|that\b|so\b|it\b))"
-_AFTER_QUOTE = [
-    ("verb-before-name", re.compile(rf"^[\s—–\-,]*(?:(?:and|then|but)\s+)*{_VERB}\s+{_SUBJECT}(?=[\s,.;:!?—–\-]|$)")),
-    ("name-before-verb", re.compile(rf"^[\s—–\-,]*(?:(?:and|then|but)\s+)*{_SUBJECT}\s+{_ADVERB}{_VERB}\b{_NOT_SPEECH}")),
-]
-_TAIL = r"(?:\s+[a-z][\w’'\-]*){0,4}\s*[,:;.—–\-]*\s*$"
-_BEFORE_QUOTE = [
-    ("name-before-verb",
-     re.compile(rf"(?:^|[\s,;—–(])(?<![A-Z]\.\s){_SUBJECT}\s+{_ADVERB}{_VERB}\b{_NOT_SPEECH}{_TAIL}")),
-    ("verb-before-name", re.compile(rf"(?:^|[\s,;—–(]){_VERB}\s+{_SUBJECT}{_TAIL}")),
+__all__ = [
+    "EMOTIONS", "Bible", "Character", "attribute", "attribute_paragraph", "book_roster", "build_bible", "tag_emotion",
 ]
 
-ZH_VERBS = "说道|笑道|问道|答道|叫道|喊道|嚷道|回答|说|道|问|答|叫|喊|嚷"
-ZH_PRONOUNS = frozenset("他 她 我 你 他们 她们 我们 咱们 你们 它".split())
-ZH_NOT_SPEECH = ("知道", "难道", "味道", "街道", "听说", "小说", "据说", "虽说", "再说", "却说", "不说", "没说", "要说")
-ZH_ADVERBS = re.compile(r"(?:也|便|又|就|却|还|才|都|只|忽然|终于|接着|笑着|一面|慢慢的|大声|低声|连忙|赶忙|慌忙|急忙|于是)+$")
-ZH_NAME_MAX_CHARS = 4
-# Pieces that show the clause before the verb is an action, not a name ("笑着对他说", "点头说").
-ZH_NOT_IN_NAME = ("自己", "着", "了", "的", "对", "向", "很", "便", "地", "得", "在", "把", "被", "给", "跟", "这",
-                  "那", "么", "一个", "点头", "摇头", "争辩", "看", "想", "是", "有", "不", "没", "们", "谁", "大家")
-_ZH_CLAUSE_END = re.compile(rf"(?P<clause>[^，。！？；：、“”‘’「」\s]*?)(?:{ZH_VERBS})[，。：:,！!]?\s*$")
-_ZH_CLAUSE_START = re.compile(rf"^(?P<clause>[^，。！？；：、“”‘’「」\s]*?)(?:{ZH_VERBS})(?:[，。：:,！!]|$)")
-_HAN_ONLY = re.compile(r"[\u3400-\u9fff]+")
+KNOWN_RULES = NAMED_RULES | {"play-persona"}  # rules whose speaker is a name from the text itself
+YOUNG_TITLES = frozenset({"Miss", "Master"})
+ZH_ELDERLY = ("老", "婆", "爷", "奶")
+ZH_CHILD = ("小", "儿", "孩")
 
 
-OPENING_QUOTES = "“„«\"「『‘"  # a dialogue segment starting with one of these begins a new quotation
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Who says a quotation, how sure the rule is, and which rule said so."""
-
-    speaker: str
-    confidence: float
-    rule: str
-
-
-NONE = Attribution(UNKNOWN_SPEAKER, 0.0, "none")
-
-
-def attribute(manuscript: Manuscript) -> Manuscript:
-    """Return the manuscript with speaker, confidence and rule set on every dialogue segment."""
+def attribute(manuscript: Manuscript, *, bible: Bible | None = None) -> Manuscript:
+    """Return the manuscript with speaker, confidence, rule, emotion and intensity set on every segment."""
     zh = manuscript.language.lower().startswith("zh")
-    chapters = [
-        replace(ch, paragraphs=tuple(attribute_paragraph(p, zh) for p in ch.paragraphs))
-        for ch in manuscript.chapters
-    ]
+    explicit = _explicit(manuscript)
+    roster = _with_bible(build_roster(explicit, _named(explicit)), bible)
+    chapters = [resolve_chapter(ch, roster, zh) for ch in explicit.chapters]
+    chapters = [replace(ch, paragraphs=tuple(_emotions(p) for p in ch.paragraphs)) for ch in chapters]
     return manuscript.with_chapters(chapters)
 
 
-def attribute_paragraph(paragraph: Paragraph, zh: bool = False) -> Paragraph:
-    """Return the paragraph with its quotations attributed from the narration beside them."""
+def build_bible(manuscript: Manuscript) -> Bible:
+    """Return the machine's character bible for the book: everyone who speaks, with aliases, gender and lines."""
+    attributed = manuscript if any(s.rule for s in manuscript.segments) else attribute(manuscript)
+    roster = book_roster(manuscript)
+    lines: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for seg in attributed.segments:
+        if seg.kind == "dialogue" and seg.speaker != UNKNOWN_SPEAKER:
+            lines[seg.speaker] += 1
+            first.setdefault(seg.speaker, seg.id)
+    people = {p.name: p for p in roster.people}
+    characters = []
+    for name in sorted(lines, key=lambda n: first[n]):
+        person = people.get(name, Person(name, (), "unknown", 0))
+        characters.append(Character(name, person.aliases, person.gender, _age_group(person), "", lines[name], first[name]))
+    return Bible(tuple(characters), tuple(characters))
+
+
+def book_roster(manuscript: Manuscript) -> Roster:
+    """Return the book's characters with their aliases and genders, from its speech tags, honorifics and vocatives."""
+    return build_roster(_explicit(manuscript), _named(_explicit(manuscript)))
+
+
+def _explicit(manuscript: Manuscript) -> Manuscript:
+    """Return the manuscript after the explicit-tag pass alone."""
+    zh = manuscript.language.lower().startswith("zh")
+    return manuscript.with_chapters([
+        replace(ch, paragraphs=tuple(attribute_paragraph(p, zh) for p in ch.paragraphs)) for ch in manuscript.chapters
+    ])
+
+
+def _named(manuscript: Manuscript) -> Counter[str]:
+    return Counter(s.speaker for s in manuscript.segments if s.kind == "dialogue" and s.rule in KNOWN_RULES)
+
+
+def _with_bible(roster: Roster, bible: Bible | None) -> Roster:
+    """Return the roster with the bible's names, aliases and genders taking precedence."""
+    if bible is None or not bible.characters:
+        return roster
+    taken = {n for c in bible.characters for n in c.names()}
+    people = [Person(c.name, c.aliases, c.gender, c.lines) for c in bible.characters]
+    for p in roster.people:
+        if {p.name, *p.aliases} & taken:
+            c = bible.find(p.name) or next(bible.find(a) for a in p.aliases if bible.find(a))
+            extra = tuple(a for a in (p.name, *p.aliases) if a not in taken)
+            people = [replace(q, aliases=q.aliases + extra) if q.name == c.name else q for q in people]
+            taken |= set(extra)
+        else:
+            people.append(p)
+    return Roster(tuple(people), roster.zh)
+
+
+def _emotions(paragraph: Paragraph) -> Paragraph:
     segs = list(paragraph.segments)
-    runs = _quote_runs(segs)
-    if not runs:
-        return paragraph
-    found: list[Attribution | None] = []
-    from_after: list[bool] = []  # the tag follows the quotation, so the narration before it is free to share
-    used_after: set[int] = set()  # narration segments already read as the tag of the quotation before them
-    for start, end in runs:
-        after = segs[end + 1] if end + 1 < len(segs) and segs[end + 1].kind == "narration" else None
-        before = segs[start - 1] if start > 0 and segs[start - 1].kind == "narration" else None
-        quote_follows = end + 2 < len(segs) and segs[end + 2].kind == "dialogue"
-        tag = None
-        if after and _tag_looks_back(segs[end].text, after.text, quote_follows):
-            tag = tag_after_quote(after.text, zh)
-        from_after.append(tag is not None)
-        if tag is not None:
-            used_after.add(end + 1)
-        elif before and (start - 1 not in used_after or re.search(r"[,:，：—–\-]\s*$", before.text)):
-            tag = tag_before_quote(before.text, zh)  # a tag closing the last quote ("said Kitty.") is not reused
-        found.append(tag)
-    for (start, end), result in zip(runs, _share(found, from_after, runs)):
-        for i in range(start, end + 1):
-            segs[i] = replace(segs[i], speaker=result.speaker, confidence=result.confidence, rule=result.rule)
+    for i, seg in enumerate(segs):
+        beside = ""
+        if seg.kind == "dialogue":
+            beside = " ".join(segs[j].text for j in (i + 1, i - 1) if 0 <= j < len(segs) and segs[j].kind == "narration")
+        emotion, intensity = tag_emotion(seg.text, seg.kind, beside)
+        segs[i] = replace(seg, emotion=emotion, intensity=intensity)
     return replace(paragraph, segments=tuple(segs))
 
 
-def _tag_looks_back(quote: str, narration: str, quote_follows: bool) -> bool:
-    """Return True when a tag after `quote` belongs to it: the quote ends on a comma, or the tag ends a sentence."""
-    if re.search(r"[,，—–\-][”’」』\"']*$", quote.rstrip()):
-        return True
-    return not (quote_follows and re.search(r"[,:，：—–\-]\s*$", narration))
-
-
-def _quote_runs(segs: list[Segment]) -> list[tuple[int, int]]:
-    """Return (first, last) indexes of each quotation: consecutive dialogue segments not attributed by markup."""
-    runs: list[tuple[int, int]] = []
-    for i, seg in enumerate(segs):
-        if seg.kind != "dialogue" or seg.rule in KEEP_RULES:
-            continue
-        opens_quote = seg.text[:1] in OPENING_QUOTES
-        if runs and runs[-1][1] == i - 1 and not opens_quote:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
-
-
-def _share(found: list[Attribution | None], from_after: list[bool], runs: list[tuple[int, int]]) -> list[Attribution]:
-    """Give each unattributed quotation the nearest attribution in its paragraph, earlier first, then later.
-
-    Two quotations with no narration between them are taken as a change of speaker, so nothing is shared across;
-    nor is a later quotation's attribution shared back across the narration that introduces it ("X said, “…”").
-    """
-    joined = [k > 0 and runs[k][0] > runs[k - 1][1] + 1 for k in range(len(runs))]  # narration before run k
-    out: list[Attribution] = []
-    for k, tag in enumerate(found):
-        if tag is not None:
-            out.append(tag)
-            continue
-        near = None
-        j = k
-        while near is None and j > 0 and joined[j]:
-            j -= 1
-            near = found[j]
-        j = k
-        while near is None and j + 1 < len(found) and joined[j + 1]:
-            j += 1
-            near = found[j] if found[j] is None or from_after[j] else NONE
-        if near is None or near is NONE:
-            out.append(NONE)
-        elif near.speaker == UNKNOWN_SPEAKER:
-            out.append(near)
-        else:
-            out.append(Attribution(near.speaker, SHARED_CONFIDENCE, "same-paragraph"))
-    return out
-
-
-def tag_after_quote(narration: str, zh: bool = False) -> Attribution | None:
-    """Return the attribution a speech tag opening `narration` gives the quotation before it ("said Elizabeth")."""
-    if zh:
-        m = _ZH_CLAUSE_START.match(narration)
-        return _zh_subject(m.group("clause"), narration[: m.end()]) if m else None
-    for rule, pattern in _AFTER_QUOTE:
-        m = pattern.match(narration)
-        if m and (result := _subject(m.group("who"), rule)):
-            return result
-    return None
-
-
-def tag_before_quote(narration: str, zh: bool = False) -> Attribution | None:
-    """Return the attribution a speech tag closing `narration` gives the quotation after it ("Elizabeth said,")."""
-    if zh:
-        m = _ZH_CLAUSE_END.search(narration)
-        return _zh_subject(m.group("clause"), m.group(0)) if m else None
-    for rule, pattern in _BEFORE_QUOTE:
-        m = pattern.search(narration)
-        if m and (result := _subject(m.group("who"), rule)):
-            return result
-    return None
-
-
-def _subject(who: str, rule: str) -> Attribution | None:
-    """Return the attribution for a tag's subject: a name, a pronoun or a description."""
-    who = re.sub(r"\s+", " ", who).strip()
-    if who.lower() in EN_PRONOUNS:
-        return Attribution(UNKNOWN_SPEAKER, PRONOUN_CONFIDENCE, "pronoun")
-    if who[0].islower() and not who.startswith("the "):
-        return Attribution(UNKNOWN_SPEAKER, DESCRIPTOR_CONFIDENCE, "descriptor")
-    if who.startswith("the "):
-        rest = who[4:]
-        if not rest[:1].isupper():
-            return Attribution(UNKNOWN_SPEAKER, DESCRIPTOR_CONFIDENCE, "descriptor")
-        who = rest
-    if re.search(r"[’']s$", who):
-        return Attribution(UNKNOWN_SPEAKER, DESCRIPTOR_CONFIDENCE, "descriptor")  # "said Scrooge’s nephew"
-    words = who.split(" ")
-    while words and words[0] in NOT_NAMES:
-        words.pop(0)
-    if not words or words[-1] in HONORIFIC_WORDS:
-        return None
-    return Attribution(" ".join(words), NAMED_CONFIDENCE, rule)
-
-
-def _zh_subject(clause: str, tag: str) -> Attribution | None:
-    """Return the attribution for the clause before a Chinese speech verb ("母亲说" -> 母亲, "他说" -> pronoun)."""
-    if any(word in tag for word in ZH_NOT_SPEECH) or clause.endswith(("不", "没", "不再", "没有", "别")):
-        return None
-    subject = ZH_ADVERBS.sub("", clause)
-    if subject in ZH_PRONOUNS:
-        return Attribution(UNKNOWN_SPEAKER, PRONOUN_CONFIDENCE, "pronoun")
-    named = 1 <= len(subject) <= ZH_NAME_MAX_CHARS and _HAN_ONLY.fullmatch(subject)
-    if not named or any(piece in subject for piece in ZH_NOT_IN_NAME) or subject[:1] in "我你他她它":
-        return Attribution(UNKNOWN_SPEAKER, DESCRIPTOR_CONFIDENCE, "descriptor")  # someone speaks, not named
-    return Attribution(subject, NAMED_CONFIDENCE, "name-before-verb")
+def _age_group(person: Person) -> str:
+    titles = {n.split(" ")[0] for n in (person.name, *person.aliases)}
+    if titles & YOUNG_TITLES:
+        return "young"
+    if titles & (MALE_TITLES | FEMALE_TITLES):
+        return "adult"
+    if any(h in person.name for h in ZH_ELDERLY):
+        return "elderly"
+    if any(h in person.name for h in ZH_CHILD):
+        return "child"
+    return "unknown"
