@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from stages.model import UNKNOWN_SPEAKER, Manuscript, Paragraph, Segment
+from stages.model import UNKNOWN_SPEAKER, Paragraph, Segment
 
 NAMED_CONFIDENCE = 0.9  # the tag names the speaker right beside the quotation
 SHARED_CONFIDENCE = 0.7  # another quotation in the same paragraph was named
