@@ -43,3 +43,11 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_llm_unless_asked(request, monkeypatch):
+    """Keep a developer's OPENAI_* settings away from tests that do not ask for a real endpoint."""
+    if request.node.get_closest_marker("llm") is None:
+        for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+            monkeypatch.delenv(name, raising=False)

@@ -185,10 +185,10 @@ def test_config_from_environment_and_project_config(monkeypatch):
     assert LlmConfig.from_env() is None and LlmConfig.from_env({"llm": {"model": "m"}}) is None
     project = {"llm": {"base_url": "http://127.0.0.1:8080/v1", "model": "qwen", "json_mode": "object"}}
     assert LlmConfig.from_env(project) == LlmConfig("http://127.0.0.1:8080/v1", "qwen", json_mode="object")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://10.0.0.2/v1")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.2:8081/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg = LlmConfig.from_env(project)
-    assert (cfg.base_url, cfg.model, cfg.api_key) == ("http://10.0.0.2/v1", "qwen", "sk-test")
+    assert (cfg.base_url, cfg.model, cfg.api_key) == ("http://127.0.0.2:8081/v1", "qwen", "sk-test")
     with pytest.raises(UserError, match="OPENAI_MODEL"):
         LlmConfig.from_env()
     with pytest.raises(UserError, match="json_mode"):
