@@ -107,15 +107,15 @@ def _produce(args: argparse.Namespace) -> int:
 def _direct(args: argparse.Namespace, use_llm: bool = True):
     """Return the workspace and the book's direction (attributed manuscript and bible), both saved."""
     from stages.attribute.direct import direct, project_config
-    from stages.ingest import ingest
+    from stages.ingest import ingest, save_manuscript
     from stages.model import Workspace
 
     workspace = Workspace(args.root.resolve())
-    manuscript = ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes)
+    manuscript = ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes, save=False)
     book_dir = workspace.manuscript_dir(manuscript.slug)
     direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir,
                        config=project_config(workspace.root), use_llm=use_llm)
-    direction.manuscript.save(book_dir / "manuscript.json")
+    save_manuscript(direction.manuscript, book_dir / "manuscript.json")
     return workspace, direction
 
 

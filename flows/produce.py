@@ -18,7 +18,7 @@ from stages import produce as stage
 from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, load_library
 from stages.errors import UserError
-from stages.ingest import ingest
+from stages.ingest import ingest, save_manuscript
 from stages.lexicon import Lexicon, load_lexicon
 from stages.model import NARRATOR, Manuscript, Voice, Workspace
 from stages.progress import ProgressBoard
@@ -29,10 +29,10 @@ log = logging.getLogger("audiobook")
 
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str) -> Direction:
-    manuscript = ingest(source, workspace.manuscript_dir, slug=slug, notes=notes)
+    manuscript = ingest(source, workspace.manuscript_dir, slug=slug, notes=notes, save=False)
     book_dir = workspace.manuscript_dir(manuscript.slug)
     direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir, config=project_config(workspace.root))
-    direction.manuscript.save(book_dir / "manuscript.json")
+    save_manuscript(direction.manuscript, book_dir / "manuscript.json")
     return direction
 
 

@@ -101,11 +101,12 @@ def detect_language(text: str) -> str:
 
 
 def ingest(source: Path, out_dir_for_slug: Callable[[str], Path], slug: str | None = None, *,
-           notes: str = "skip") -> Manuscript:
+           notes: str = "skip", save: bool = True) -> Manuscript:
     """Read the book at `source`, write <dir>/manuscript.json and <dir>/cover.jpg|png; return the manuscript.
 
     `slug` overrides the one made from the title (it is slugified too, so it is always a safe folder name).
-    `notes` is passed to read_book.
+    `notes` is passed to read_book. With `save=False` only the cover is written (the caller saves the
+    manuscript once a later stage has filled it in).
     """
     manuscript, cover = read_book(source, notes=notes)
     if slug:
@@ -118,7 +119,8 @@ def ingest(source: Path, out_dir_for_slug: Callable[[str], Path], slug: str | No
             if stale != name:
                 (out_dir / stale).unlink(missing_ok=True)
         manuscript = replace(manuscript, cover=name)
-    save_manuscript(manuscript, out_dir / MANUSCRIPT_FILE)
+    if save:
+        save_manuscript(manuscript, out_dir / MANUSCRIPT_FILE)
     return manuscript
 
 
