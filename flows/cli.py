@@ -28,13 +28,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
         p.add_argument("--notes", choices=("skip", "aside"), default="skip",
                        help="footnotes and endnotes: leave them out (default) or read each after its paragraph")
+        p.add_argument("--series", type=Path, action="append", default=[],
+                       help="a series folder whose character bible and lexicon apply too (repeatable; the book's win)")
         return p
 
     produce = book_command(sub, "produce", "produce the album for an EPUB, .txt or .md book")
     produce.add_argument("--narrator", help="voice id for the narrator (default: the cast sheet's, else joe)")
     produce.add_argument("--chapters", help="only these chapters, e.g. 1-3,5")
-    produce.add_argument("--series", type=Path, action="append", default=[],
-                         help="a series folder whose lexicon applies too (repeatable; the book's own lexicon wins)")
     produce.set_defaults(run=_produce)
 
     ingest = book_command(sub, "ingest", "read a book into its manuscript and list its chapters")
@@ -114,7 +114,8 @@ def _direct(args: argparse.Namespace, use_llm: bool = True):
     manuscript = ingest(_check_book(args.book), workspace.manuscript_dir, slug=args.slug, notes=args.notes, save=False)
     book_dir = workspace.manuscript_dir(manuscript.slug)
     direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir,
-                       config=project_config(workspace.root), use_llm=use_llm)
+                       config=project_config(workspace.root), use_llm=use_llm,
+                       series_dirs=[p.resolve() for p in args.series])
     save_manuscript(direction.manuscript, book_dir / "manuscript.json")
     return workspace, direction
 
@@ -140,6 +141,8 @@ def _attribute(args: argparse.Namespace) -> int:
     if args.review:
         _print_table("lines to review", ("id", "speaker", "confidence", "rule", "text"), review)
     print(f"character bible: {workspace.manuscript_dir(direction.manuscript.slug) / 'characters.toml'}")
+    for folder in args.series:
+        print(f"series bible: {folder.resolve() / 'characters.toml'}")
     return 0
 
 
@@ -165,7 +168,7 @@ def _lexicon_suggest(args: argparse.Namespace) -> int:
 
     workspace, manuscript = _read(args)
     book_dir = workspace.manuscript_dir(manuscript.slug)
-    suggestions = suggest(manuscript, load_lexicon(book_dir))
+    suggestions = suggest(manuscript, load_lexicon(book_dir, [p.resolve() for p in args.series]))
     rows = [s.to_dict() for s in suggestions]
     if args.write:
         write_lexicon_template(book_dir / "lexicon.toml", suggestions)

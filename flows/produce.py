@@ -17,6 +17,7 @@ from stages import files
 from stages import produce as stage
 from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, load_library
+from stages.delivery import DeliveryConfig
 from stages.errors import UserError
 from stages.ingest import ingest, save_manuscript
 from stages.lexicon import Lexicon, load_lexicon
@@ -28,10 +29,11 @@ log = logging.getLogger("audiobook")
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str) -> Direction:
+def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str, series: list[Path]) -> Direction:
     manuscript = ingest(source, workspace.manuscript_dir, slug=slug, notes=notes, save=False)
     book_dir = workspace.manuscript_dir(manuscript.slug)
-    direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir, config=project_config(workspace.root))
+    direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir, config=project_config(workspace.root),
+                       series_dirs=series)
     save_manuscript(direction.manuscript, book_dir / "manuscript.json")
     return direction
 
@@ -93,7 +95,7 @@ def produce_flow(
     """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
     started = time.perf_counter()
     workspace = Workspace(Path(root))
-    direction = ingest_task(Path(source), workspace, slug, notes)
+    direction = ingest_task(Path(source), workspace, slug, notes, [Path(p) for p in series or ()])
     manuscript = select_chapters(direction.manuscript, chapters)
     for folder in (workspace.output_dir(manuscript.slug), workspace.cache_dir):
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
@@ -101,6 +103,7 @@ def produce_flow(
     genders = {c.name: c.gender for c in direction.bible.characters}
     casting, library = cast_task(manuscript, workspace, narrator, genders)
     lexicon = lexicon_task(manuscript, workspace, [Path(p) for p in series or ()])
+    delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
@@ -110,7 +113,7 @@ def produce_flow(
         submitted = {
             c.number: chapter_task.submit(
                 manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
-                lexicon=lexicon, advance=segment_bar,
+                lexicon=lexicon, advance=segment_bar, delivery=delivery,
             )
             for c in by_length
         }

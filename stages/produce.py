@@ -17,6 +17,7 @@ from pathlib import Path
 from stages import acx, files, master, wav
 from stages.cache import TakeCache
 from stages.cast import Casting
+from stages.delivery import DeliveryConfig
 from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.lexicon import Lexicon
@@ -98,12 +99,13 @@ def produce_chapter(
     tags: album.AlbumTags,
     lexicon: Lexicon | None = None,
     advance: Callable[[int], None] = lambda n: None,
+    delivery: DeliveryConfig | None = None,
 ) -> ChapterResult:
     """Render, assemble, master, measure and write chapter `number`; return what was made."""
     chapter = manuscript.chapter(number)
     cache = TakeCache(workspace.cache_dir)
     takes, stats = render_chapter(
-        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance
+        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance, delivery=delivery
     )
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug

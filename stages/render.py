@@ -13,6 +13,7 @@ import numpy as np
 
 from stages.cache import TakeCache
 from stages.cast import Casting
+from stages.delivery import DeliveryConfig, segment_voice
 from stages.engines import get_engine, speaks
 from stages.errors import StageError, UserError
 from stages.lexicon import PHONEME_BLOCK_ENGINES, Lexicon, apply
@@ -56,6 +57,7 @@ def render_chapter(
     advance: Callable[[int], None] = lambda n: None,
     workers: int = RENDER_THREADS,
     lexicon: Lexicon | None = None,
+    delivery: DeliveryConfig | None = None,
 ) -> tuple[dict[str, Take], RenderStats]:
     """Return a take for every segment of `chapter`, synthesizing only what the cache lacks.
 
@@ -63,12 +65,15 @@ def render_chapter(
     on that text, so a changed lexicon entry re-renders only the segments that contain its word.
     Missing takes are synthesized on `workers` threads (the engine bounds how many run at once);
     each is stored in the cache as soon as it is made, so an interruption loses only those in flight.
+    With `delivery` (None: off) a segment's emotion colours its voice (stages/delivery.py) before the
+    key is made, so only the coloured lines get new keys; neutral lines keep the takes they had.
     """
     takes: dict[str, Take] = {}
     todo: dict[str, list[Segment]] = {}  # cache key -> segments that say exactly this
     said: dict[str, str] = {}  # cache key -> the text the engine is given
+    voices: dict[str, Voice] = {}  # cache key -> the voice, with its delivery, that says it
     for seg in chapter.segments:
-        voice = library[casting.voice_for(seg.speaker)]
+        voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
         engine = get_engine(voice.engine)
         text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
         key = cache.key(text, voice, engine)
@@ -77,12 +82,12 @@ def render_chapter(
             advance(1)
         else:
             todo.setdefault(key, []).append(seg)
-            said[key] = text
+            said[key], voices[key] = text, voice
     cached = len(takes)
     engine_s = 0.0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"render-c{chapter.number:02d}") as pool:
         jobs = {
-            pool.submit(_synthesize, segs[0], said[key], key, library[casting.voice_for(segs[0].speaker)], cache): key
+            pool.submit(_synthesize, segs[0], said[key], key, voices[key], cache): key
             for key, segs in todo.items()
         }
         for job in as_completed(jobs):

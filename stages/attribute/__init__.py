@@ -13,13 +13,14 @@ from collections import Counter
 from dataclasses import replace
 
 from stages.attribute.bible import Bible, Character
+from stages.attribute.descriptors import with_descriptors
 from stages.attribute.emotion import EMOTIONS, tag_emotion
 from stages.attribute.explicit import (  # noqa: F401  (the explicit pass is part of this package's API)
     Attribution, attribute_paragraph, tag_after_quote, tag_before_quote,
 )
 from stages.attribute.roster import FEMALE_TITLES, MALE_TITLES, Person, Roster, build_roster
 from stages.attribute.sieve import NAMED_RULES, resolve_chapter
-from stages.model import UNKNOWN_SPEAKER, Manuscript, Paragraph
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Paragraph
 
 __all__ = [
     "EMOTIONS", "Bible", "Character", "attribute", "attribute_paragraph", "book_roster", "build_bible", "tag_emotion",
@@ -35,8 +36,9 @@ def attribute(manuscript: Manuscript, *, bible: Bible | None = None) -> Manuscri
     """Return the manuscript with speaker, confidence, rule, emotion and intensity set on every segment."""
     zh = manuscript.language.lower().startswith("zh")
     explicit = _explicit(manuscript)
-    roster = _with_bible(build_roster(explicit, _named(explicit)), bible)
-    chapters = [resolve_chapter(ch, roster, zh) for ch in explicit.chapters]
+    roster = _with_bible(_roster(explicit), bible)
+    first_person = any(s.rule == "first-person" for s in explicit.segments)
+    chapters = [resolve_chapter(ch, roster, zh, first_person) for ch in explicit.chapters]
     chapters = [replace(ch, paragraphs=tuple(_emotions(p) for p in ch.paragraphs)) for ch in chapters]
     return manuscript.with_chapters(chapters)
 
@@ -48,7 +50,7 @@ def build_bible(manuscript: Manuscript) -> Bible:
     lines: Counter[str] = Counter()
     first: dict[str, str] = {}
     for seg in attributed.segments:
-        if seg.kind == "dialogue" and seg.speaker != UNKNOWN_SPEAKER:
+        if seg.kind == "dialogue" and seg.speaker not in (UNKNOWN_SPEAKER, NARRATOR):  # the narrator's own lines
             lines[seg.speaker] += 1
             first.setdefault(seg.speaker, seg.id)
     people = {p.name: p for p in roster.people}
@@ -61,7 +63,12 @@ def build_bible(manuscript: Manuscript) -> Bible:
 
 def book_roster(manuscript: Manuscript) -> Roster:
     """Return the book's characters with their aliases and genders, from its speech tags, honorifics and vocatives."""
-    return build_roster(_explicit(manuscript), _named(_explicit(manuscript)))
+    return _roster(_explicit(manuscript))
+
+
+def _roster(explicit: Manuscript) -> Roster:
+    """Return the named characters of the explicit pass plus those known by a description ("the nephew")."""
+    return with_descriptors(explicit, build_roster(explicit, _named(explicit)))
 
 
 def _explicit(manuscript: Manuscript) -> Manuscript:

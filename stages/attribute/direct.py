@@ -1,21 +1,24 @@
 """The casting director's whole step: attribute every line (LLM when configured, else the built-in
-sieve), then merge the character bible with what a producer edited, and save both."""
+sieve), then merge the character bible with what a producer edited, and save both.
+
+With series folders, their bibles steer the attribution too (the book's own edits win) and each series bible
+learns the book's characters after the run; see bible.py for the rules."""
 
 from __future__ import annotations
 
 import logging
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from stages.attribute import attribute, build_bible
-from stages.attribute.bible import Bible
+from stages.attribute import attribute, book_roster, build_bible
+from stages.attribute.bible import BIBLE_FILE, Bible, combine, inherit, load_series, update_series
 from stages.errors import UserError
-from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Segment
+from stages.model import UNKNOWN_SPEAKER, Manuscript, Segment
 
 log = logging.getLogger(__name__)
 
-BIBLE_FILE = "characters.toml"
 PROJECT_CONFIG_FILE = "audiobook.toml"  # at the workspace root: [llm] base_url, model, api_key, ...
 LOW_CONFIDENCE = 0.5  # dialogue attributed below this is listed for review
 
@@ -38,7 +41,7 @@ class Direction:
             "characters": [{"name": c.name, "aliases": list(c.aliases), "gender": c.gender, "lines": c.lines}
                            for c in sorted(self.bible.characters, key=lambda c: -c.lines)],
             "dialogue": len(dialogue),
-            "attributed": sum(s.speaker not in (UNKNOWN_SPEAKER, NARRATOR) for s in dialogue),
+            "attributed": sum(s.speaker != UNKNOWN_SPEAKER for s in dialogue),  # the narrator's own lines count
             "review": len(self.review()),
             "llm": self.llm,
         }
@@ -61,11 +64,29 @@ def _edited_by_hand(bible: Bible) -> list:
     return [c for c in bible.characters if c not in bible.machine]
 
 
+def machine_bible(manuscript: Manuscript, steering: Bible) -> Bible:
+    """Return the machine's bible for the attributed book; a character the bible renamed keeps the aliases and
+    gender the text gives under the name the roster knows them by."""
+    fresh = build_bible(manuscript)
+    people = book_roster(manuscript).people
+    out = []
+    for c in fresh.characters:
+        known = steering.find(c.name)
+        person = next((p for p in people if known and {p.name, *p.aliases} & known.names()), None)
+        if person is not None and not c.aliases and c.gender == "unknown":
+            aliases = tuple(n for n in (person.name, *person.aliases) if n != c.name)
+            c = replace(c, aliases=aliases, gender=person.gender)
+        out.append(c)
+    return Bible(tuple(out), tuple(out))
+
+
 def direct(manuscript: Manuscript, *, book_dir: Path, cache_dir: Path, config: dict | None = None,
-           use_llm: bool = True) -> Direction:
-    """Attribute `manuscript`, merge and save its character bible in `book_dir`; return all three."""
+           use_llm: bool = True, series_dirs: Sequence[Path] = ()) -> Direction:
+    """Attribute `manuscript` steered by its character bible laid over the series bibles of `series_dirs`; merge
+    and save the book's bible in `book_dir` and add the book to each series bible; return the direction."""
     bible_path = Path(book_dir) / BIBLE_FILE
-    edited = Bible.load(bible_path)
+    book, series = Bible.load(bible_path), load_series(series_dirs)
+    edited = combine(series, book)
     llm_config = None
     if use_llm:
         from stages.attribute.llm import LlmConfig
@@ -83,6 +104,8 @@ def direct(manuscript: Manuscript, *, book_dir: Path, cache_dir: Path, config: d
         report = llm_report.to_dict()
     else:
         manuscript = attribute(manuscript, bible=edited)
-    bible = edited.merge(build_bible(manuscript))
+    fresh = machine_bible(manuscript, edited)
+    bible = book.merge(inherit(series, fresh))
     bible.save(bible_path)
+    update_series(series_dirs, fresh, manuscript.slug)
     return Direction(manuscript, bible, report)

@@ -10,19 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from stages.model import UNKNOWN_SPEAKER, Paragraph, Segment
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Paragraph, Segment
 
 NAMED_CONFIDENCE = 0.9  # the tag names the speaker right beside the quotation
 SHARED_CONFIDENCE = 0.7  # another quotation in the same paragraph was named
 PRONOUN_CONFIDENCE = 0.2  # "said she": someone, but who is for a later resolver
 DESCRIPTOR_CONFIDENCE = 0.2  # "cried his wife": a description, not a name
+FIRST_PERSON_CONFIDENCE = 0.85  # "said I", "我说": the narrator of a first-person book
 KEEP_RULES = frozenset({"play-persona"})  # attributions made by ingest from the book's markup
 
 EN_VERBS = (
     "said says replied replies cried asked answered returned continued exclaimed observed added whispered "
     "shouted remarked repeated began resumed interrupted murmured muttered called sighed laughed thought "
     "rejoined retorted inquired enquired demanded urged pleaded protested declared explained responded "
-    "sobbed screamed roared growled suggested insisted faltered stammered echoed persisted went"
+    "sobbed screamed roared growled suggested insisted faltered stammered echoed persisted went pursued "
+    "ventured assented agreed admitted conceded concluded interposed reasoned remonstrated reminded resumed "
+    "shrieked snapped sneered snarled stated wailed warned wondered bawled bellowed yelled hissed grumbled groaned "
+    "moaned panted gasped breathed chuckled giggled offered proposed queried questioned quoth corrected confessed "
+    "commented complained cries asks answers returns continues exclaims observes adds whispers shouts remarks"
 ).split()
 HONORIFICS = r"(?:Mr\.|Mrs\.|Ms\.|Messrs\.|Dr\.|St\.|Rev\.|Mme\.|Miss|Lady|Lord|Sir|Madam|Madame|Colonel|Captain|" \
              r"Aunt|Uncle|Professor|Mister|Master|Mistress|Sister|Brother|Father|Mother|Dame|King|Queen|Prince|Princess)"
@@ -32,6 +37,9 @@ NOT_NAMES = frozenset(
     "Their My Our Your He She They We You One All Some Each Every Both After Before Upon With Without To For Of "
     "A An Why How Who Where Again Still Only Just Thus Presently Perhaps Indeed".split()
 )
+# Words that end a tag's subject phrase without belonging to it ("the boy with …", "the nephew then")
+TRAILING_WORDS = ("then", "again", "now", "still", "with", "of", "in", "at", "to", "who", "that", "and", "as", "for",
+                  "from", "on", "by", "after", "before", "into", "upon", "but", "or", "when", "while", "so")
 EN_PRONOUNS = frozenset({"he", "she", "they", "i", "we", "it", "you"})
 
 _VERB = r"(?:went\s+on|" + "|".join(sorted(set(EN_VERBS) - {"went"}, key=len, reverse=True)) + r")"
@@ -55,7 +63,7 @@ _BEFORE_QUOTE = [
 ZH_VERBS = "说道|笑道|问道|答道|叫道|喊道|嚷道|回答|说|道|问|答|叫|喊|嚷"
 ZH_PRONOUNS = frozenset("他 她 我 你 他们 她们 我们 咱们 你们 它".split())
 ZH_NOT_SPEECH = ("知道", "难道", "味道", "街道", "听说", "小说", "据说", "虽说", "再说", "却说", "不说", "没说", "要说")
-ZH_ADVERBS = re.compile(r"(?:也|便|又|就|却|还|才|都|只|忽然|终于|接着|笑着|一面|慢慢的|大声|低声|连忙|赶忙|慌忙|急忙|于是)+$")
+ZH_ADVERBS = re.compile(r"(?:也|便|又|就|却|还|才|都|只|忽然|终于|接着|笑着|一面|慢慢的|大声|低声|连忙|赶忙|慌忙|急忙|于是|冷笑着?|微笑着?|叹息着?|高声|絮絮的|愤愤的|惶恐着)+$")
 ZH_NAME_MAX_CHARS = 4
 # Pieces that show the clause before the verb is an action, not a name ("笑着对他说", "点头说").
 ZH_NOT_IN_NAME = ("自己", "着", "了", "的", "对", "向", "很", "便", "地", "得", "在", "把", "被", "给", "跟", "这",
@@ -63,6 +71,11 @@ ZH_NOT_IN_NAME = ("自己", "着", "了", "的", "对", "向", "很", "便", "�
 _ZH_CLAUSE_END = re.compile(rf"(?P<clause>[^，。！？；：、“”‘’「」\s]*?)(?:{ZH_VERBS})[，。：:,！!]?\s*$")
 _ZH_CLAUSE_START = re.compile(rf"^(?P<clause>[^，。！？；：、“”‘’「」\s]*?)(?:{ZH_VERBS})(?:[，。：:,！!]|$)")
 _HAN_ONLY = re.compile(r"[\u3400-\u9fff]+")
+ZH_TAG_MAX_CHARS = 40  # a longer sentence ending in "说" is narration about speech, not a tag
+ZH_CONNECTIVES = re.compile(r"^(?:然而|但是|但|可是|于是|这时|那时|后来|便|也|又|就|却)+")
+_ZH_SENTENCE_TAG = re.compile(rf"(?:{ZH_VERBS})(?:着|了)?[，。：:,！!；;]?\s*$")
+# A name opening a clause: up to four Han characters before the first adverb or verb-like character.
+_ZH_LEAD_NAME = re.compile(r"^([\u3400-\u9fff]{1,4}?)(?=一面|一边|很|便|也|又|就|却|都|冷笑|笑|站|回|说|道|问|答|向|对|将|把|在|正|忽|已|才|只|慢|连|赶|急)")
 
 
 OPENING_QUOTES = "“„«\"「『‘"  # a dialogue segment starting with one of these begins a new quotation
@@ -163,7 +176,8 @@ def tag_after_quote(narration: str, zh: bool = False) -> Attribution | None:
     """Return the attribution a speech tag opening `narration` gives the quotation before it ("said Elizabeth")."""
     if zh:
         m = _ZH_CLAUSE_START.match(narration)
-        return _zh_subject(m.group("clause"), narration[: m.end()]) if m else None
+        found = _zh_subject(m.group("clause"), narration[: m.end()]) if m else None
+        return found or _zh_sentence_tag(narration, True)
     for rule, pattern in _AFTER_QUOTE:
         m = pattern.match(narration)
         if m and (result := _subject(m.group("who"), rule)):
@@ -171,11 +185,25 @@ def tag_after_quote(narration: str, zh: bool = False) -> Attribution | None:
     return None
 
 
+def tag_subject(narration: str, after: bool) -> str | None:
+    """Return the subject phrase of the English speech tag opening (after=True) or closing `narration`
+    ("said his lady" -> "his lady", "Scrooge’s nephew replied," -> "Scrooge’s nephew")."""
+    for _, pattern in _AFTER_QUOTE if after else _BEFORE_QUOTE:
+        m = pattern.match(narration) if after else pattern.search(narration)
+        if m:
+            who = re.sub(r"\s+", " ", m.group("who")).strip()
+            if re.search(r"[’']s$", who) and (rest := re.match(r"\s+([a-z][\w\-]*)", narration[m.end("who"):])):
+                who += " " + rest.group(1)  # "Scrooge’s nephew"
+            return re.sub(rf"(?: (?:\w+ly|{'|'.join(TRAILING_WORDS)}))+$", "", who)  # "the nephew gaily"
+    return None
+
+
 def tag_before_quote(narration: str, zh: bool = False) -> Attribution | None:
     """Return the attribution a speech tag closing `narration` gives the quotation after it ("Elizabeth said,")."""
     if zh:
         m = _ZH_CLAUSE_END.search(narration)
-        return _zh_subject(m.group("clause"), m.group(0)) if m else None
+        found = _zh_subject(m.group("clause"), m.group(0)) if m else None
+        return found or _zh_sentence_tag(narration, False)
     for rule, pattern in _BEFORE_QUOTE:
         m = pattern.search(narration)
         if m and (result := _subject(m.group("who"), rule)):
@@ -186,6 +214,8 @@ def tag_before_quote(narration: str, zh: bool = False) -> Attribution | None:
 def _subject(who: str, rule: str) -> Attribution | None:
     """Return the attribution for a tag's subject: a name, a pronoun or a description."""
     who = re.sub(r"\s+", " ", who).strip()
+    if who == "I":
+        return Attribution(NARRATOR, FIRST_PERSON_CONFIDENCE, "first-person")
     if who.lower() in EN_PRONOUNS:
         return Attribution(UNKNOWN_SPEAKER, PRONOUN_CONFIDENCE, "pronoun")
     if who[0].islower() and not who.startswith("the "):
@@ -205,12 +235,42 @@ def _subject(who: str, rule: str) -> Attribution | None:
     return Attribution(" ".join(words), NAMED_CONFIDENCE, rule)
 
 
+def _zh_sentence_tag(narration: str, after: bool) -> Attribution | None:
+    """Return the speaker of a Chinese tag spread over clauses: the subject opening the sentence in which a clause
+    ends in a speech verb ("我惶恐着，站起来说。", "圆规一面愤愤的回转身，一面絮絮的说，慢慢向外走。")."""
+    sentences = [x for x in re.split(r"(?<=[。！？])", narration.strip()) if x]
+    if not sentences:
+        return None
+    sentence = sentences[0] if after else sentences[-1]
+    clauses = [c for c in re.split(r"(?<=[，,；;：:])", sentence) if c]
+    spoken = [k for k, c in enumerate(clauses) if _ZH_SENTENCE_TAG.search(c)]
+    if not spoken or (not after and spoken[-1] != len(clauses) - 1):
+        return None
+    verb = clauses[spoken[0] if after else spoken[-1]]
+    limit = ZH_TAG_MAX_CHARS * (2 if verb.rstrip().endswith(("：", ":")) else 1)  # a colon marks a tag surely
+    if any(w in verb for w in ZH_NOT_SPEECH) or len("".join(clauses[: spoken[0] + 1])) > limit:
+        return None
+    lead = ZH_CONNECTIVES.sub("", clauses[0].rstrip("，,；;：:"))
+    if lead.startswith("我") and not lead.startswith("我们"):
+        return Attribution(NARRATOR, FIRST_PERSON_CONFIDENCE, "first-person")
+    if lead[:1] in "他她":
+        return Attribution(UNKNOWN_SPEAKER, PRONOUN_CONFIDENCE, "pronoun")
+    name = _ZH_LEAD_NAME.match(lead)
+    if name and not any(piece in name.group(1) for piece in ZH_NOT_IN_NAME):
+        return Attribution(name.group(1), NAMED_CONFIDENCE, "name-before-verb")
+    return None
+
+
 def _zh_subject(clause: str, tag: str) -> Attribution | None:
     """Return the attribution for the clause before a Chinese speech verb ("母亲说" -> 母亲, "他说" -> pronoun)."""
     if any(word in tag for word in ZH_NOT_SPEECH) or clause.endswith(("不", "没", "不再", "没有", "别")):
         return None
     subject = ZH_ADVERBS.sub("", clause)
-    if subject in ZH_PRONOUNS:
+    if not subject:
+        return None  # "冷笑说": the speaker is named earlier in the sentence
+    if subject == "我" or (subject[:1] == "我" and subject[:2] != "我们"):
+        return Attribution(NARRATOR, FIRST_PERSON_CONFIDENCE, "first-person")
+    if subject in ZH_PRONOUNS or subject[:1] in "他她" and subject[:2] not in ("他们", "她们"):
         return Attribution(UNKNOWN_SPEAKER, PRONOUN_CONFIDENCE, "pronoun")
     named = 1 <= len(subject) <= ZH_NAME_MAX_CHARS and _HAN_ONLY.fullmatch(subject)
     if not named or any(piece in subject for piece in ZH_NOT_IN_NAME) or subject[:1] in "我你他她它":

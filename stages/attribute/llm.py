@@ -25,7 +25,7 @@ from typing import Any
 from stages import files
 from stages.attribute.emotion import EMOTIONS
 from stages.errors import UserError
-from stages.model import UNKNOWN_SPEAKER, Chapter, Manuscript, Segment
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Chapter, Manuscript, Segment
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ CONTEXT_SEGMENTS = 6  # segments before a later part, shown for context only
 BACKOFF_BASE_S = 1.0  # first retry waits about this long, doubling each time
 BACKOFF_MAX_S = 60.0
 LLM_CONFIDENCE = 0.8  # confidence given to a speaker the model named
+NARRATOR_NAMES = frozenset({"narrator", "the narrator", "i", "me", "我"})
 LLM_RULE = "llm"
 JSON_MODES = ("auto", "schema", "object")
 PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -408,6 +409,8 @@ def _apply(base: Manuscript, outcomes: list[Outcome], roster: list[dict[str, Any
         if speaker.casefold() != UNKNOWN_SPEAKER and (card := _find(roster, speaker)):
             speaker = card["name"]
         unknown = speaker.casefold() == UNKNOWN_SPEAKER
+        if speaker.casefold() in NARRATOR_NAMES:
+            speaker = NARRATOR  # the narrator's own lines are read by the narrator's voice
         return replace(seg, speaker=UNKNOWN_SPEAKER if unknown else speaker, emotion=got["emotion"],
                        intensity=got["intensity"], confidence=0.0 if unknown else LLM_CONFIDENCE, rule=LLM_RULE)
     chapters = [replace(ch, paragraphs=tuple(replace(p, segments=tuple(map(label, p.segments)))

@@ -43,6 +43,9 @@ _VOCATIVE = re.compile(rf",\s+({_WORD})(?=[,!?.]|\s*[”’](?![a-z]))")
 _FULL_NAME = re.compile(rf"(?<=[a-z,;] )({_WORD}) ({_WORD})(?![\w’'])")  # "… of Fitzwilliam Darcy", mid-sentence
 _MALE = re.compile(r"\b(he|his|him|himself)\b", re.I)
 _FEMALE = re.compile(r"\b(she|her|hers|herself)\b", re.I)
+_ZH_MALE = re.compile(r"他(?!们)")
+_ZH_FEMALE = re.compile(r"[她伊](?!们)")  # 伊: Lu Xun's generation writes "she" so
+ZH_PRONOUN_WINDOW_CHARS = 24
 ZH_MALE_HINTS = "先生 老爷 少爷 哥 弟 叔 伯 爷 父 公 儿子 男".split()  # in a name: 四叔, 闰土哥
 ZH_FEMALE_HINTS = "太太 夫人 小姐 姐 妹 妈 娘 婶 嫂 母 婆 女".split()
 
@@ -216,13 +219,14 @@ def _with_genders(people: list[Person], manuscript: Manuscript, zh: bool) -> lis
                                                       - any(h in name for h in ZH_FEMALE_HINTS))
     roster = Roster(tuple(people), zh)
     pattern = roster.pattern()
-    if pattern is not None and not zh:
+    window, he, she = (ZH_PRONOUN_WINDOW_CHARS, _ZH_MALE, _ZH_FEMALE) if zh else (PRONOUN_WINDOW_CHARS, _MALE, _FEMALE)
+    if pattern is not None:
         for seg in manuscript.segments:
             if seg.kind != "narration":
                 continue
             for m in pattern.finditer(seg.text):
-                after = seg.text[m.end(): m.end() + PRONOUN_WINDOW_CHARS]
-                male, female = _MALE.search(after), _FEMALE.search(after)
+                after = seg.text[m.end(): m.end() + window]
+                male, female = he.search(after), she.search(after)
                 if male or female:
                     he_first = male and (not female or male.start() < female.start())
                     votes[roster.resolve(m.group(0))] += 1 if he_first else -1

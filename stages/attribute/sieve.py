@@ -1,13 +1,18 @@
 """The resolving sieve: after explicit tags, each rule fills in quotations the earlier rules left open.
 
 Rules run in order of precision, each a small function over one paragraph and the conversation so far. First
-what the quotation's own tag says: named tags mapped to the roster's canonical names, "he/she said" resolved to
-the most recent character of that gender (pronoun-gender), "cried her husband" placed when one character of that
-gender is in view (descriptor-gender), a known name opening a Chinese tag ("母亲高兴的说", name-in-tag). Then the
-paragraph: another placed quotation in it (paragraph-share). Then the context: a quotation left open at the end of
-the previous paragraph (continued-quote), the paragraph's own actor ("Darcy smiled and said", paragraph-actor), a
-narration paragraph that ends with a colon (intro-colon), the person the previous speaker addressed by name
-(vocative), and alternation of the last two speakers (turn-taking). A quotation naming someone is not theirs.
+what the quotation's own tag says: named tags mapped to the roster's canonical names; "he/she said" resolved to
+the most recent character of that gender, passing over the person addressed and the previous turn's speaker
+(pronoun-gender); a described speaker the roster knows ("returned the nephew", descriptor-name); a relative of
+the person "his"/"her" points at ("said his lady" -> the Mrs. of Mr. Bennet's surname, descriptor-relation);
+"cried her husband" placed when one character of that gender is in view (descriptor-gender); a known name
+opening a Chinese tag ("母亲高兴的说", name-in-tag). Then the paragraph: another placed quotation in it
+(paragraph-share). Then the context: a quotation left open at the end of the previous paragraph
+(continued-quote), the paragraph's own actor ("Darcy smiled and said", paragraph-actor), a narration paragraph
+that ends with a colon (intro-colon), the person the previous speaker addressed by name (vocative), alternation
+of the last two speakers (turn-taking), and the subject of the narration paragraph just before
+(narration-actor). Last, each run of quoting paragraphs is filled by alternation between its two people
+(alternation). A quotation naming someone is not theirs.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from stages.attribute.descriptors import FEMALE_NOUNS, MALE_NOUNS, possessive, quote_tag, relative
 from stages.attribute.explicit import OPENING_QUOTES
 from stages.attribute.roster import Roster
-from stages.model import UNKNOWN_SPEAKER, Chapter, Paragraph, Segment
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Chapter, Paragraph, Segment
 
 NAMED_RULES = frozenset({"verb-before-name", "name-before-verb", "same-paragraph"})
 CONFIDENCE = {
@@ -26,11 +32,15 @@ CONFIDENCE = {
     "paragraph-actor": 0.55,
     "intro-colon": 0.55,
     "descriptor-gender": 0.45,
+    "descriptor-name": 0.7,
+    "descriptor-relation": 0.6,
+    "the-other": 0.5,
     "name-in-tag": 0.75,
     "vocative": 0.5,
     "turn-taking": 0.45,
     "alternation": 0.4,
     "paragraph-share": 0.5,
+    "narration-actor": 0.35,
 }
 RECENT_LIMIT = 12  # characters remembered for "he/she said"
 DESCRIPTOR_WINDOW = 6  # "his wife" is placed only when one character of her gender is among this many recent ones
@@ -40,8 +50,6 @@ _EN_PRONOUN = re.compile(r"\b(he|she)\b", re.I)
 _ZH_PRONOUN = re.compile(r"[他她]")
 _BEFORE_VOCATIVE = re.compile(r"(?:^[“‘「]|[,，]\s*|\bdear\s+|\bO\s+)$")
 _AFTER_VOCATIVE = re.compile(r"^(?:[,，!?.;！？。]|\s*[”’」])")
-MALE_NOUNS = frozenset("father husband uncle brother son nephew friend gentleman man master lord king boy".split())
-FEMALE_NOUNS = frozenset("mother wife aunt sister daughter niece lady woman mistress queen girl".split())
 
 
 @dataclass
@@ -53,6 +61,7 @@ class Talk:
     addressed: str | None = None  # whom the previous quoting paragraph called by name
     open_quote: str | None = None  # speaker of a quotation still open at the end of the previous paragraph
     colon_actor: str | None = None  # actor of a narration paragraph that ended with a colon
+    last_actor: str | None = None  # the subject of the narration paragraph just before, if it had no quotation
 
     def saw(self, name: str | None) -> None:
         if name and name != UNKNOWN_SPEAKER:
@@ -62,15 +71,17 @@ class Talk:
             del self.recent[:-RECENT_LIMIT]
 
 
-def resolve_chapter(chapter: Chapter, roster: Roster, zh: bool) -> Chapter:
+def resolve_chapter(chapter: Chapter, roster: Roster, zh: bool, first_person: bool = False) -> Chapter:
     """Return the chapter with every quotation the sieve can place given a speaker, confidence and rule."""
     talk = Talk()
     pattern = roster.pattern()
     paragraphs = []
+    context: list[list[str]] = []  # the characters in view before each paragraph, latest last
     for para in chapter.paragraphs:
+        context.append(list(talk.recent))
         paragraphs.append(_resolve_paragraph(para, talk, roster, pattern, zh))
     for run in _conversations(paragraphs):
-        _alternate(paragraphs, run, roster)
+        _alternate(paragraphs, run, roster, context[run[0]] + ([NARRATOR] if first_person else []))
     return replace(chapter, paragraphs=tuple(paragraphs))
 
 
@@ -100,11 +111,21 @@ def _conversations(paragraphs: list[Paragraph]) -> list[list[int]]:
     return [r for r in runs if len(r) >= 2]
 
 
-def _alternate(paragraphs: list[Paragraph], run: list[int], roster: Roster) -> None:
-    """In a two-person exchange, give each unplaced turn the speaker its distance from a placed turn implies."""
+def _alternate(paragraphs: list[Paragraph], run: list[int], roster: Roster, context: list[str]) -> None:
+    """In a two-person exchange, give each unplaced turn the speaker its distance from a placed turn implies.
+
+    The two are the exchange's placed speakers and the people it calls by name; when that makes only one, the
+    other is the character most recently in view before the exchange began (in a first-person book, the
+    narrator, who takes part in most exchanges). With three or more, an unplaced
+    turn between two placed ones follows the A-B-A pattern only.
+    """
     turns = [paragraphs[k].segments[0].speaker for k in run]
     called = [_called(" ".join(s.text for s in paragraphs[k].segments if s.kind == "dialogue"), roster) for k in run]
     people = {t for t in turns if t != UNKNOWN_SPEAKER} | set().union(*called)
+    if len(people) == 1:
+        people |= set([n for n in context if n not in people][-1:])
+    if len(people) > 2:
+        _alternate_locally(paragraphs, run, turns, called)
     if len(people) != 2:
         return
     by_gender = {roster.gender(p): p for p in people}
@@ -133,6 +154,19 @@ def _alternate(paragraphs: list[Paragraph], run: list[int], roster: Roster) -> N
         paragraphs[k] = replace(paragraphs[k], segments=tuple(segs))
 
 
+def _alternate_locally(paragraphs: list[Paragraph], run: list[int], turns: list[str], called: list[set[str]]) -> None:
+    """Give an unplaced turn the speaker two turns back when the two turns before it alternate (A-B-?)."""
+    for n, k in enumerate(run):
+        if turns[n] != UNKNOWN_SPEAKER or n < 2:
+            continue
+        a, b = turns[n - 2], turns[n - 1]
+        if UNKNOWN_SPEAKER not in (a, b) and a != b and a not in called[n]:
+            turns[n] = a
+            segs = [replace(s, speaker=a, confidence=CONFIDENCE["alternation"], rule="alternation")
+                    if s.kind == "dialogue" and s.speaker == UNKNOWN_SPEAKER else s for s in paragraphs[k].segments]
+            paragraphs[k] = replace(paragraphs[k], segments=tuple(segs))
+
+
 def _resolve_paragraph(para: Paragraph, talk: Talk, roster: Roster, pattern, zh: bool) -> Paragraph:
     segs = [_canonical(s, roster) for s in para.segments]
     quotes = [i for i, s in enumerate(segs) if s.kind == "dialogue"]
@@ -158,6 +192,7 @@ def _resolve_paragraph(para: Paragraph, talk: Talk, roster: Roster, pattern, zh:
     talk.open_quote = last.speaker if _left_open(last.text, zh) and last.speaker != UNKNOWN_SPEAKER else None
     talk.addressed = _addressee(segs, quotes, roster, first)
     talk.colon_actor = None
+    talk.last_actor = None
     return replace(para, segments=tuple(segs))
 
 
@@ -179,6 +214,7 @@ def _narration_only(segs: list[Segment], talk: Talk, roster: Roster, pattern) ->
     talk.open_quote = None
     text = segs[-1].text.rstrip() if segs else ""
     talk.colon_actor = _introducer(text, talk, roster, pattern) or actor if text.endswith(INTRO_ENDS) else None
+    talk.last_actor = actor
 
 
 def _introducer(sentence: str, talk: Talk, roster: Roster, pattern) -> str | None:
@@ -198,10 +234,13 @@ def _first_rule(segs, i, quotes, talk: Talk, roster: Roster, actor, zh: bool, ta
     seg = segs[i]
     at_start = i == quotes[0]
     if seg.rule == "pronoun":
-        name = _pronoun_speaker(segs, i, talk, roster, zh)
+        name = _pronoun_speaker(segs, i, talk, roster, zh, _called(seg.text, roster) | ({talk.turns[-1]} - {None}
+                                if talk.turns and at_start else set()))
         return (name, "pronoun-gender") if name else None
     if seg.rule == "descriptor":
-        return _name_in_tag(segs, i, roster) if zh else _descriptor_speaker(segs, i, talk, roster)
+        if zh:
+            return _name_in_tag(segs, i, roster)
+        return _descriptor_speaker(segs, i, quotes, talk, roster)
     if tagged_only:
         return None
     if at_start and talk.open_quote and seg.text[:1] in "“「\"":
@@ -216,6 +255,8 @@ def _first_rule(segs, i, quotes, talk: Talk, roster: Roster, actor, zh: bool, ta
     if at_start and len(talk.turns) >= 2 and talk.turns[-2] and talk.turns[-1] and talk.turns[-2] != talk.turns[-1]:
         if talk.turns[-2] not in named:
             return talk.turns[-2], "turn-taking"
+    if at_start and talk.last_actor and talk.last_actor not in named:
+        return talk.last_actor, "narration-actor"
     return None
 
 
@@ -231,8 +272,22 @@ def _name_in_tag(segs, i, roster: Roster) -> tuple[str, str] | None:
     return None
 
 
-def _descriptor_speaker(segs, i, talk: Talk, roster: Roster) -> tuple[str, str] | None:
-    """Return the speaker of "cried his wife": the latest character of the noun's gender but the one "his" means."""
+def _descriptor_speaker(segs, i, quotes, talk: Talk, roster: Roster) -> tuple[str, str] | None:
+    """Return the speaker a described tag means: a described character ("returned the nephew"), a relative of
+    the person "his"/"her" points at ("said his lady"), the other of two ("replied the other"), else the latest
+    character of the noun's gender but the one "his" means."""
+    phrase = quote_tag(segs, i) or ""
+    if name := roster.resolve(phrase):
+        return name, "descriptor-name"
+    called = set().union(*(_called(segs[q].text, roster) for q in quotes))
+    if kin := possessive(phrase):
+        owner_gender = {"his": "male", "her": "female"}.get(kin[0])
+        pool = [*sorted(called), *([talk.addressed] if talk.addressed else []), *reversed(talk.recent)]
+        owner = next((n for n in pool if roster.gender(n) == owner_gender), None)
+        if owner and (who := relative(kin[1], owner, roster, talk.recent)):
+            return who, "descriptor-relation"
+    if phrase == "the other" and len(talk.turns) >= 2 and talk.turns[-2] and talk.turns[-2] != talk.turns[-1]:
+        return talk.turns[-2], "the-other"
     near = " ".join(segs[j].text for j in (i + 1, i - 1) if 0 <= j < len(segs) and segs[j].kind == "narration")
     m = re.search(r"\b(his|her|their|the)\s+(\w+)", near)
     if not m or m.group(2).lower() not in MALE_NOUNS | FEMALE_NOUNS:
@@ -245,17 +300,20 @@ def _descriptor_speaker(segs, i, talk: Talk, roster: Roster) -> tuple[str, str] 
     return (candidates[0], "descriptor-gender") if len(candidates) == 1 else None
 
 
-def _pronoun_speaker(segs, i, talk: Talk, roster: Roster, zh: bool) -> str | None:
-    """Return the most recent character whose gender matches the pronoun in the tag beside quotation `i`."""
-    near = [segs[j].text for j in (i + 1, i - 1) if 0 <= j < len(segs) and segs[j].kind == "narration"]
-    for text in near:
-        m = (_ZH_PRONOUN if zh else _EN_PRONOUN).search(text[:40] if not zh else text[-12:] + text[:12])
+def _pronoun_speaker(segs, i, talk: Talk, roster: Roster, zh: bool, unlikely: set[str]) -> str | None:
+    """Return the most recent character whose gender matches the pronoun in the tag beside quotation `i`,
+    passing over the `unlikely` (whom the quotation calls by name, who spoke the turn before) when another fits."""
+    tags = []  # the tag opens the narration after the quotation, or closes the one before it
+    if i + 1 < len(segs) and segs[i + 1].kind == "narration":
+        tags.append(segs[i + 1].text[:12] if zh else segs[i + 1].text[:40])
+    if i > 0 and segs[i - 1].kind == "narration":
+        tags.append(segs[i - 1].text[-12:] if zh else segs[i - 1].text[-40:])
+    for text in tags:
+        m = (_ZH_PRONOUN if zh else _EN_PRONOUN).search(text)
         if m:
             gender = "male" if m.group(0).lower() in ("he", "他") else "female"
-            for name in reversed(talk.recent):
-                if roster.gender(name) == gender:
-                    return name
-            return None
+            fits = [n for n in reversed(talk.recent) if roster.gender(n) == gender]
+            return next((n for n in fits if n not in unlikely), fits[0] if fits else None)
     return None
 
 

