@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from flows import voices_cli
 from stages.errors import UserError
 
 EXIT_INTERRUPTED = 130
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     suggest.add_argument("--write", action="store_true",
                          help="also write manuscripts/<slug>/lexicon.toml with the suggestions to fill in")
     suggest.set_defaults(run=_lexicon_suggest)
+    voices_cli.register(sub)
     return parser
 
 

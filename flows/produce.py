@@ -16,7 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from stages import files
 from stages import produce as stage
 from stages.attribute.direct import Direction, direct, project_config
-from stages.cast import Casting, cast, load_library
+from stages.cast import Casting, cast, embedding_similarity, load_library
 from stages.delivery import DeliveryConfig
 from stages.errors import UserError
 from stages.ingest import ingest, save_manuscript
@@ -24,6 +24,8 @@ from stages.lexicon import Lexicon, load_lexicon
 from stages.model import NARRATOR, Manuscript, Voice, Workspace
 from stages.progress import ProgressBoard
 from stages.render import check_voices
+from stages.voices.card import load_cards
+from stages.voices.licence import allowed_voices, enforce, rights_scope
 
 log = logging.getLogger("audiobook")
 
@@ -40,13 +42,25 @@ def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str
 
 @task(name="cast", cache_policy=NO_CACHE)
 def cast_task(
-    manuscript: Manuscript, workspace: Workspace, narrator: str | None, genders: dict[str, str]
+    manuscript: Manuscript, workspace: Workspace, narrator: str | None, genders: dict[str, str], series: list[Path]
 ) -> tuple[Casting, dict[str, Voice]]:
     library = load_library(workspace.voices_dir)
     sheet = workspace.manuscript_dir(manuscript.slug) / "cast.toml"
-    casting = cast(manuscript, library, sheet, narrator=narrator, genders=genders)
+    allowed = allowed_voices(load_cards(workspace.voices_dir), title=manuscript.title, slug=manuscript.slug,
+                             series=[p.name for p in series], **rights_scope(project_config(workspace.root)))
+    similarity = embedding_similarity(library, workspace.cache_dir / "embeddings", allowed=allowed)
+    casting = cast(manuscript, library, sheet, narrator=narrator, genders=genders, similarity=similarity,
+                   allowed=allowed)
     check_voices(manuscript, casting, library)
     return casting, library
+
+
+@task(name="rights", cache_policy=NO_CACHE)
+def rights_task(manuscript: Manuscript, workspace: Workspace, casting: Casting, series: list[Path]) -> list[str]:
+    voice_ids = sorted({casting.voice_for(s) for s in manuscript.speakers()})
+    enforce(load_cards(workspace.voices_dir), voice_ids, title=manuscript.title, slug=manuscript.slug,
+            series=[p.name for p in series], audit_root=workspace.root, **rights_scope(project_config(workspace.root)))
+    return voice_ids
 
 
 @task(name="lexicon", cache_policy=NO_CACHE)
@@ -101,10 +115,12 @@ def produce_flow(
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
     genders = {c.name: c.gender for c in direction.bible.characters}
-    casting, library = cast_task(manuscript, workspace, narrator, genders)
-    lexicon = lexicon_task(manuscript, workspace, [Path(p) for p in series or ()])
+    series = [Path(p) for p in series or ()]
+    casting, library = cast_task(manuscript, workspace, narrator, genders, series)  # only from licensed voices
+    voice_ids = rights_task(manuscript, workspace, casting, series)  # before any synthesis
+    lexicon = lexicon_task(manuscript, workspace, series)
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
-    tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)])
+    tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)], voice_ids)
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
         segment_bar = board.bar("segments", len(manuscript.segments), "segments")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stages import files
+from stages.casting_plan import DISTINCT_TARGET, Similarity, plan, scenes, spread
 from stages.errors import UserError
 from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Voice
 
@@ -47,9 +48,12 @@ def load_library(*dirs: Path) -> dict[str, Voice]:
 
 @dataclass(frozen=True)
 class Casting:
-    """Speaker name -> voice id, for every speaker in a manuscript."""
+    """Speaker name -> voice id, for every speaker in a manuscript, with how distinct the main voices are."""
 
     voices: dict[str, str]
+    main: tuple[str, ...] = ()  # the main characters, most lines first
+    spread: tuple[tuple[str, str, float], ...] = ()  # (speaker, speaker, cosine of their voices), most similar first
+    clashes: tuple[tuple[str, str, str], ...] = ()  # (speaker, speaker, voice) sharing a voice in one scene
 
     def voice_for(self, speaker: str) -> str:
         return self.voices.get(speaker) or self.voices[NARRATOR]
@@ -92,10 +96,16 @@ def cast(
     sheet: Path,
     narrator: str | None = None,
     genders: dict[str, str] | None = None,
+    similarity: Similarity | None = None,
+    allowed: set[str] | None = None,
 ) -> Casting:
     """Return the casting for `manuscript`, keeping every entry of an existing cast sheet, and save the sheet.
 
     `genders` (from the character bible) wins over what the text's honorifics and pronouns suggest.
+    `similarity` (voice id, voice id -> cosine of their speaker embeddings) spreads the main characters over
+    the most distinct voices; without it, voices are dealt round-robin by gender. `allowed` (the voices whose
+    licence covers this book) limits the voices a new speaker may be given; a producer's choice is kept as is,
+    for the rights check to accept or refuse.
     """
     existing = read_sheet(sheet, library) if sheet.exists() else {}
     lines = Counter(s.speaker for s in manuscript.segments)
@@ -105,9 +115,20 @@ def cast(
         _check_voice(narrator, library, "--narrator")
         chosen[NARRATOR] = narrator
     chosen.setdefault(UNKNOWN_SPEAKER, chosen[NARRATOR])
-    pools = _character_pools(library, language=manuscript.language)
-    turn = Counter()
+    pools = _character_pools({k: v for k, v in library.items() if allowed is None or k in allowed},
+                             language=manuscript.language)
     genders = infer_genders(manuscript) | {k: v for k, v in (genders or {}).items() if v in ("male", "female")}
+    if similarity is not None and pools[""]:
+        dialogue = Counter(s.speaker for s in manuscript.segments if s.kind == "dialogue")
+        pool = sorted({v for g in ("male", "female", "") for v in pools[g]})
+        planned = plan(dialogue, genders, library, pool, chosen, similarity, scenes(manuscript))
+        chosen = {**planned.voices, **{s: v for s, v in chosen.items()}}
+        for speaker in lines:
+            chosen.setdefault(speaker, chosen[NARRATOR])
+        casting = Casting(chosen, planned.main, tuple(spread(planned, similarity)), planned.clashes)
+        write_sheet(sheet, chosen, lines, library, casting)
+        return casting
+    turn = Counter()
     for speaker, _ in lines.most_common():
         if speaker in chosen:
             continue
@@ -120,6 +141,27 @@ def cast(
         turn[gender] += 1
     write_sheet(sheet, chosen, lines, library)
     return Casting(chosen)
+
+
+def embedding_similarity(library: dict[str, Voice], cache_dir: Path | None = None,
+                         allowed: set[str] | None = None) -> Similarity:
+    """Return voice id, voice id -> cosine of the two voices' speaker embeddings (cached under `cache_dir`).
+
+    A voice outside `allowed` is never synthesized to be measured: it counts as identical to every other.
+    """
+    from stages.voices.embed import cosine, voice_embedding
+
+    vectors: dict[str, object] = {}
+
+    def similarity(a: str, b: str) -> float:
+        if allowed is not None and not {a, b} <= allowed:
+            return 1.0
+        for v in (a, b):
+            if v not in vectors:
+                vectors[v] = voice_embedding(library[v], cache_dir)
+        return cosine(vectors[a], vectors[b])
+
+    return similarity
 
 
 def _narrator_voice(library: dict[str, Voice]) -> str:
@@ -158,15 +200,21 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_sheet(sheet: Path, chosen: dict[str, str], lines: Counter, library: dict[str, Voice]) -> Path:
-    """Write the cast sheet: one `speaker = voice` line each, with its line count as a comment."""
+def write_sheet(sheet: Path, chosen: dict[str, str], lines: Counter, library: dict[str, Voice],
+                casting: Casting | None = None) -> Path:
+    """Write the cast sheet: one `speaker = voice` line each, with its line count as a comment, and how alike
+    the main characters' voices are (cosine of their speaker embeddings; at most DISTINCT_TARGET is the aim)."""
     out = [
         "# Cast sheet: which voice speaks for whom. Edit a voice id and re-run `audiobook produce`;",
         "# only the lines of the speakers you changed are synthesized again.",
         "# Voices: " + ", ".join(f"{v.id} ({v.gender or 'any'}, {v.role})" for v in library.values()),
-        "",
-        "[speakers]",
     ]
+    if casting is not None and casting.spread:
+        out.append(f"# Main characters' voices, pairwise similarity (aim <= {DISTINCT_TARGET}):")
+        out += [f"#   {a} / {b}: {c:.2f}" for a, b, c in casting.spread]
+    for a, b, voice in casting.clashes if casting is not None else ():
+        out.append(f"#   {a} and {b} share {voice} in one scene: the library has too few distinct voices")
+    out += ["", "[speakers]"]
     for speaker, voice_id in chosen.items():
         out.append(f"{_toml_str(speaker)} = {_toml_str(voice_id)}  # {lines.get(speaker, 0)} segments")
     return files.write_text(sheet, "\n".join(out) + "\n")

@@ -24,6 +24,8 @@ from stages.lexicon import Lexicon
 from stages.model import AcxFigures, Manuscript, Voice, Workspace
 from stages.package import album, listen, report, sync
 from stages.render import RenderStats, render_chapter
+from stages.voices import card as voice_cards
+from stages.voices import provenance
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,12 @@ def chapter_stem(number: int, title: str) -> str:
     return f"{number:02d}-{slug}"[:60].rstrip("-") if slug else f"{number:02d}"
 
 
-def album_tags(manuscript: Manuscript, workspace: Workspace, narrator: Voice) -> album.AlbumTags:
-    """Return the tags every file of the album carries."""
+def album_tags(
+    manuscript: Manuscript, workspace: Workspace, narrator: Voice, voice_ids: Sequence[str] = ()
+) -> album.AlbumTags:
+    """Return the tags every file of the album carries: the narrator licence's disclosure, the voices' provenance."""
+    cards = voice_cards.load_cards(workspace.voices_dir)
+    used = [cards[v] for v in sorted(set(voice_ids) | {narrator.id}) if v in cards]
     cover_bytes, mime = None, "image/jpeg"
     if manuscript.cover:
         cover_path = workspace.manuscript_dir(manuscript.slug) / manuscript.cover
@@ -74,6 +80,8 @@ def album_tags(manuscript: Manuscript, workspace: Workspace, narrator: Voice) ->
         cover=cover_bytes,
         cover_mime=mime,
         language=manuscript.language,
+        disclosure=provenance.disclosure(cards, narrator.id),
+        voices=provenance.voices_summary(provenance.voice_provenance(c.voice, c) for c in used),
     )
 
 
@@ -84,7 +92,8 @@ def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: 
         "takes": take_keys,
         "chapter": chapter.to_dict(),
         "total": len(manuscript.chapters),
-        "tags": [tags.album, tags.author, tags.narrator, tags.language, hashlib.sha256(tags.cover or b"").hexdigest()],
+        "tags": [tags.album, tags.author, tags.narrator, tags.language, hashlib.sha256(tags.cover or b"").hexdigest(),
+                 tags.disclosure, tags.voices],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
@@ -110,6 +119,10 @@ def produce_chapter(
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     stem = chapter_stem(number, chapter.title)
+    entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for, library=library,
+                                         cards=voice_cards.load_cards(workspace.voices_dir))
+    provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
+                                entries=entries)
     key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments], tags)
     stamp_path = work_dir / f"{stem}.json"
     previous = _read_stamp(stamp_path, key, out_dir)
@@ -232,6 +245,8 @@ def finish_album(
         "title": manuscript.title,
         "author": manuscript.author,
         "narrator": tags.narrator,
+        "disclosure": tags.disclosure,
+        "voices": tags.voices,
         "language": manuscript.language,
         "source": manuscript.source,
         "m4b": m4b.name,

@@ -17,6 +17,11 @@ from stages.model import Voice
 # name -> "module:Class"; a module is imported only when its engine is asked for
 ENGINES: dict[str, str] = {
     "piper": "stages.engines.piper:PiperEngine",
+    # zero-shot neural engines on their own servers, reached over HTTP (stages/engines/http_common.py)
+    "gpt-sovits": "stages.engines.gpt_sovits:GptSovitsEngine",
+    "cosyvoice": "stages.engines.cosyvoice:CosyVoiceEngine",
+    "fish-speech": "stages.engines.fish_speech:FishSpeechEngine",
+    "openai-speech": "stages.engines.openai_speech:OpenAISpeechEngine",
 }
 
 _LOADED: dict[str, Engine] = {}
@@ -39,7 +44,7 @@ class Engine(Protocol):
 def get_engine(name: str) -> Engine:
     """Return the engine registered as `name`, loading it once per process."""
     if name not in ENGINES:
-        raise UserError(f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}")
+        raise UserError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
     if name not in _LOADED:
         module_name, _, class_name = ENGINES[name].partition(":")
         _LOADED[name] = getattr(importlib.import_module(module_name), class_name)()

@@ -115,6 +115,9 @@ class PiperEngine:
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         from piper import SynthesisConfig
 
+        if not text or not text.strip():
+            raise UserError(f"Piper was asked to speak empty text with voice {voice.id!r}; a segment must contain "
+                            "words (fix the manuscript, or the lexicon entry that emptied it)")
         params = voice.params
         with self._voice(params.get("model", BUNDLED_MODEL)) as pv:
             length_scale = params.get("length_scale")

@@ -2,6 +2,8 @@
 
 Tags follow the conventions audiobook players read: author as artist and album artist, narrator as
 composer (MP3 TCOM, MP4 ©wrt) plus an explicit NARRATOR field, and `stik` = 2 marking an audiobook.
+The synthetic-narration disclosure goes in the comment (COMM, ©cmt) and a DISCLOSURE field; the voices,
+their licences, engine and model in a VOICES field (stages/voices/provenance.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ MP4_STIK_AUDIOBOOK = 2
 ID3_VERSION = 3  # ID3v2.3: read by every player; mutagen stores text as UTF-16 in it
 ID3_COVER_FRONT = 3  # APIC picture type "Cover (front)"
 NARRATOR_KEY = "NARRATOR"
+DISCLOSURE_KEY = "DISCLOSURE"
+VOICES_KEY = "VOICES"
 ISO639_2 = {"en": "eng", "zh": "chi", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "ja": "jpn", "pt": "por"}
 
 
@@ -47,6 +51,8 @@ class AlbumTags:
     cover: bytes | None = None  # image file bytes
     cover_mime: str = "image/jpeg"  # or "image/png"
     language: str = "en"  # BCP 47
+    disclosure: str = ""  # the synthetic-narration disclosure line, from the narrator voice's licence
+    voices: str = ""  # provenance summary: each voice with its licence, engine and model
 
 
 def _pcm(audio: np.ndarray, what: str) -> np.ndarray:
@@ -112,7 +118,7 @@ def _mark_lame_tag(path: Path) -> None:
 
 
 def _tag_mp3(path: Path, *, title: str, track: int, total: int, tags: AlbumTags) -> None:
-    from mutagen.id3 import APIC, ID3, TALB, TCOM, TCON, TDRC, TIT2, TLAN, TPE1, TPE2, TRCK, TXXX
+    from mutagen.id3 import APIC, COMM, ID3, TALB, TCOM, TCON, TDRC, TIT2, TLAN, TPE1, TPE2, TRCK, TXXX
 
     utf8 = 3
     id3 = ID3()
@@ -127,6 +133,11 @@ def _tag_mp3(path: Path, *, title: str, track: int, total: int, tags: AlbumTags)
     id3.add(TLAN(encoding=utf8, text=_iso639_2(tags.language)))
     if tags.year:
         id3.add(TDRC(encoding=utf8, text=tags.year))
+    if tags.disclosure:
+        id3.add(COMM(encoding=utf8, lang=_iso639_2(tags.language), desc="", text=tags.disclosure))
+        id3.add(TXXX(encoding=utf8, desc=DISCLOSURE_KEY, text=tags.disclosure))
+    if tags.voices:
+        id3.add(TXXX(encoding=utf8, desc=VOICES_KEY, text=tags.voices))
     if tags.cover:
         id3.add(APIC(encoding=utf8, mime=tags.cover_mime, type=ID3_COVER_FRONT, desc="Cover", data=tags.cover))
     id3.update_to_v23()
@@ -249,6 +260,11 @@ def _tag_m4b(path: Path, tags: AlbumTags) -> None:
     t["stik"] = [MP4_STIK_AUDIOBOOK]
     if tags.year:
         t["©day"] = [tags.year]
+    if tags.disclosure:
+        t["©cmt"] = [tags.disclosure]
+        t["----:com.apple.iTunes:" + DISCLOSURE_KEY] = [MP4FreeForm(tags.disclosure.encode("utf-8"))]
+    if tags.voices:
+        t["----:com.apple.iTunes:" + VOICES_KEY] = [MP4FreeForm(tags.voices.encode("utf-8"))]
     if tags.cover:
         fmt = MP4Cover.FORMAT_PNG if tags.cover_mime == "image/png" else MP4Cover.FORMAT_JPEG
         t["covr"] = [MP4Cover(tags.cover, imageformat=fmt)]
