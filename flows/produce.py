@@ -1,4 +1,4 @@
-"""The produce flow: ingest -> attribute -> cast -> chapters (fanned out) -> album.
+"""The produce flow: ingest -> attribute -> cast -> chapters (fanned out) and credits -> album.
 
 Each task is one call into stages/; the flow only wires them together and shows progress.
 """
@@ -73,6 +73,11 @@ def chapter_task(manuscript: Manuscript, number: int, **kwargs) -> stage.Chapter
     return stage.produce_chapter(manuscript, number, **kwargs)
 
 
+@task(name="credits", cache_policy=NO_CACHE)
+def credits_task(manuscript: Manuscript, **kwargs) -> stage.Credits:
+    return stage.produce_credits(manuscript, **kwargs)
+
+
 @task(name="album", cache_policy=NO_CACHE)
 def album_task(manuscript: Manuscript, results: list[stage.ChapterResult], **kwargs) -> dict[str, Path]:
     return stage.finish_album(manuscript, results, **kwargs)
@@ -137,19 +142,26 @@ def produce_flow(
         m4b_job = stage.M4bJob(manuscript, workspace, tags)  # encodes each chapter as it arrives
         results = []
         try:
+            # made while the chapters render, so the M4B can start with them; two short tracks
+            credits = credits_task(manuscript, workspace=workspace, casting=casting, library=library, tags=tags,
+                                   voice_ids=voice_ids, lexicon=lexicon)
+            m4b_job.add(credits.opening)
             for future in futures:
                 results.append(future.result())
                 m4b_job.add(results[-1])
                 chapter_bar(1)
+            m4b_job.add(credits.closing)
         except BaseException:
             m4b_job.abort()
             raise
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
-    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts, m4b_job=m4b_job)
+    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts, m4b_job=m4b_job,
+                       credits=credits)
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),
         "chapters": [r.to_dict() for r in results],
+        "credits": [credits.opening.to_dict(), credits.closing.to_dict()],
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
         "engine_s": facts["engine_s"],

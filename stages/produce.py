@@ -2,11 +2,14 @@
 
 `produce_chapter` renders, assembles, masters, measures and writes one chapter; a chapter whose
 stamp (a hash of its takes, text and settings) matches the last run is reused as it is.
+`produce_credits` does the same for the spoken opening and closing credits (ACX wants them as their
+own files); they are tracks 1 and N+2 of the album, so chapter n is track n+1 of N+2.
 `finish_album` writes what needs every chapter: the M4B, the read-along page and the report.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -21,7 +24,7 @@ from stages.delivery import DeliveryConfig
 from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.lexicon import Lexicon
-from stages.model import AcxFigures, Manuscript, Voice, Workspace
+from stages.model import NARRATOR, AcxFigures, Chapter, Manuscript, Paragraph, Segment, Voice, Workspace
 from stages.package import album, listen, report, sync
 from stages.render import RenderStats, render_chapter
 from stages.voices import card as voice_cards
@@ -29,7 +32,10 @@ from stages.voices import provenance
 
 log = logging.getLogger(__name__)
 
-STAMP_VERSION = 1  # bump when chapter assembly, mastering or packaging changes its output
+STAMP_VERSION = 2  # bump when chapter assembly, mastering or packaging changes its output
+CREDITS_TITLES = {"opening": "Opening Credits", "closing": "Closing Credits"}  # their M4B chapter and MP3 titles
+OPENING_CREDITS_STEM = "00-opening-credits"
+CLOSING_STEM_MIN = 99  # the closing credits' file number: 99, or one past the last chapter of a longer book
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,14 @@ def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: 
         "takes": take_keys,
         "chapter": chapter.to_dict(),
         "total": len(manuscript.chapters),
-        "tags": [tags.album, tags.author, tags.narrator, tags.language, hashlib.sha256(tags.cover or b"").hexdigest(),
-                 tags.disclosure, tags.voices],
+        "tags": _tag_facts(tags),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _tag_facts(tags: album.AlbumTags) -> list[str]:
+    return [tags.album, tags.author, tags.narrator, tags.language, hashlib.sha256(tags.cover or b"").hexdigest(),
+            tags.disclosure, tags.voices]
 
 
 def produce_chapter(
@@ -135,8 +145,9 @@ def produce_chapter(
     figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
     rate = master.MASTER_SAMPLE_RATE_HZ
     mp3 = album.write_chapter_mp3(
-        audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number, total=len(manuscript.chapters), tags=tags
-    )
+        audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1, total=len(manuscript.chapters) + 2,
+        tags=tags,
+    )  # track 1 is the opening credits
     duration_ms = round(len(audio) * 1000 / rate)
     vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt")
     sync_map = sync.write_sync_map(
@@ -157,6 +168,109 @@ def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
     needed = [out_dir / result.get(k, "") for k in ("mp3", "vtt", "sync")] + [Path(result.get("master_wav", ""))]
     if stamp.get("key") != key or not all(p.is_file() for p in needed):
         return None
+    return result
+
+
+@dataclass(frozen=True)
+class Credits:
+    """The spoken opening and closing credits, made like chapters (ChapterResult) with their words."""
+
+    opening: ChapterResult
+    closing: ChapterResult
+    opening_text: str
+    closing_text: str
+
+    def report(self) -> dict:
+        """Return the report.json "credits" entry: file, duration, text and ACX figures of each."""
+        return {kind: {"file": r.mp3, "title": r.title, "duration_s": round(r.duration_s, 3), "text": text,
+                       "acx": r.acx.to_dict()}
+                for kind, r, text in (("opening", self.opening, self.opening_text),
+                                      ("closing", self.closing, self.closing_text))}
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def credits_sentences(
+    manuscript: Manuscript, narrator: Voice, characters: Sequence[Voice], disclosure: str, year: int
+) -> dict[str, list[str]]:
+    """Return the sentences of the opening and closing credits, keyed "opening" and "closing"."""
+    cast = [f"Character voices: {_names([v.name for v in characters])}."] if characters else []
+    return {
+        "opening": [f"{manuscript.title}.", f"Written by {manuscript.author}.", f"Narrated by {narrator.name}.", *cast,
+                    disclosure],
+        "closing": ["The end.", f"{manuscript.title}, written by {manuscript.author}.", disclosure,
+                    f"Production copyright {year}."],
+    }
+
+
+def credits_chapter(kind: str, number: int, sentences: Sequence[str], language: str) -> Chapter:
+    """Return the credits as a Chapter of narrator segments "credits-open-s01", ..., normalized like the book's."""
+    from stages.ingest.sentences import spoken_form
+
+    tag = "open" if kind == "opening" else "close"
+    segments = tuple(
+        Segment(id=f"credits-{tag}-s{n:02d}", text=text, spoken=spoken_form(text, language))
+        for n, text in enumerate((t for t in sentences if t.strip()), start=1)
+    )
+    return Chapter(number, CREDITS_TITLES[kind], (Paragraph(f"credits-{tag}-p01", "text", segments),), source="credits")
+
+
+def produce_credits(
+    manuscript: Manuscript,
+    *,
+    workspace: Workspace,
+    casting: Casting,
+    library: dict[str, Voice],
+    tags: album.AlbumTags,
+    voice_ids: Sequence[str] = (),
+    lexicon: Lexicon | None = None,
+    year: int | None = None,
+) -> Credits:
+    """Render, master and write the opening and closing credits in the narrator's voice; reuse unchanged files."""
+    narrator = library[casting.voice_for(NARRATOR)]
+    characters = [library[v] for v in sorted(set(voice_ids) - {narrator.id}) if v in library]
+    year = year or datetime.date.today().year
+    sentences = credits_sentences(manuscript, narrator, characters, tags.disclosure or provenance.DEFAULT_DISCLOSURE,
+                                  year)
+    total = len(manuscript.chapters) + 2
+    closing_number = max(CLOSING_STEM_MIN, len(manuscript.chapters) + 1)
+    made = {}
+    for kind, number, stem, track in (("opening", 0, OPENING_CREDITS_STEM, 1),
+                                      ("closing", closing_number, f"{closing_number:02d}-closing-credits", total)):
+        chapter = credits_chapter(kind, number, sentences[kind], manuscript.language)
+        made[kind] = _produce_credits_track(chapter, stem, track, total, manuscript=manuscript, workspace=workspace,
+                                            casting=casting, library=library, tags=tags, lexicon=lexicon)
+    return Credits(made["opening"], made["closing"], " ".join(sentences["opening"]), " ".join(sentences["closing"]))
+
+
+def _produce_credits_track(
+    chapter: Chapter, stem: str, track: int, total: int, *, manuscript: Manuscript, workspace: Workspace,
+    casting: Casting, library: dict[str, Voice], tags: album.AlbumTags, lexicon: Lexicon | None,
+) -> ChapterResult:
+    takes, stats = render_chapter(chapter, casting=casting, library=library, cache=TakeCache(workspace.cache_dir),
+                                  lexicon=lexicon)
+    out_dir = workspace.output_dir(manuscript.slug)
+    work_dir = workspace.cache_dir / "work" / manuscript.slug
+    recipe = {"version": STAMP_VERSION, "takes": [takes[s.id].key for s in chapter.segments], "stem": stem,
+              "chapter": chapter.to_dict(), "track": [track, total], "tags": _tag_facts(tags)}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    stamp_path = work_dir / f"{stem}.json"
+    stamp = _json_or_empty(stamp_path)
+    result = stamp.get("result", {})
+    kept = (out_dir / result.get("mp3", "")).is_file() and Path(result.get("master_wav", "")).is_file()
+    if stamp.get("key") == key and kept:
+        log.info("%s unchanged since the last run; kept as they are", chapter.title.lower())
+        return ChapterResult.from_dict(result | {"stats": stats.__dict__, "reused": True})
+    rate = master.MASTER_SAMPLE_RATE_HZ
+    audio = master.master(master.assemble_chapter(chapter, takes)[0], rate)
+    mp3 = album.write_chapter_mp3(audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=track, total=total,
+                                  tags=tags)
+    wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
+    result = ChapterResult(chapter.number, chapter.title, mp3.name, "", "", str(wav_path), len(audio) / rate,
+                           len(chapter.segments), acx.measure(audio, rate), stats, key)
+    files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
 
 
@@ -218,13 +332,16 @@ def finish_album(
     tags: album.AlbumTags,
     facts: dict,
     m4b_job: M4bJob | None = None,
+    credits: Credits | None = None,
 ) -> dict[str, Path]:
-    """Write the M4B (or finish `m4b_job`, already fed `results`), the read-along page and the report."""
+    """Write the M4B (or finish `m4b_job`, already fed the opening credits, `results`, the closing credits),
+    the read-along page and the report."""
     out_dir = workspace.output_dir(manuscript.slug)
-    failing = [r for r in results if not r.acx.passes]
+    tracks = [credits.opening, *results, credits.closing] if credits else list(results)
+    failing = [(f"chapter {r.number}" if r in results else r.title, r) for r in tracks if not r.acx.passes]
     if m4b_job is None:
         m4b_job = M4bJob(manuscript, workspace, tags)
-        for r in results:
+        for r in tracks:
             m4b_job.add(r)
     m4b = m4b_job.finish()
     chapters = {c.number: c for c in manuscript.chapters}
@@ -255,11 +372,11 @@ def finish_album(
         "segments": sum(r.segments for r in results),
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
-    }
+    } | ({"credits": credits.report()} if credits else {})
     reports = [report.ChapterReport(r.number, r.title, r.mp3, r.duration_s, r.segments, r.acx) for r in results]
     report_json, report_html = report.write_report(out_dir, book=book, chapters=reports)
     if failing:
-        problems = "; ".join(f"chapter {r.number}: {', '.join(r.acx.problems)}" for r in failing)
+        problems = "; ".join(f"{label}: {', '.join(r.acx.problems)}" for label, r in failing)
         raise ComplianceError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
     return {"m4b": m4b, "listen": listen_page, "report": report_json, "report_html": report_html}
 

@@ -28,12 +28,13 @@ def album(tmp_path_factory, small_book):
         produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags)
         for c in ms.chapters
     ]
-    paths = produce.finish_album(ms, results, workspace=ws, tags=tags, facts={})
-    return ws, ms, casting, library, tags, results, paths
+    credits = produce.produce_credits(ms, workspace=ws, casting=casting, library=library, tags=tags)
+    paths = produce.finish_album(ms, results, workspace=ws, tags=tags, facts={}, credits=credits)
+    return ws, ms, casting, library, tags, results, paths, credits
 
 
 def test_chapters_titles_and_mp3_tags(album):
-    ws, ms, _, _, _, results, _ = album
+    ws, ms, _, _, _, results, *_ = album
     assert [c.title for c in ms.chapters] == ["Chapter I", "Chapter II"]
     out = ws.output_dir(ms.slug)
     for r in results:
@@ -41,7 +42,7 @@ def test_chapters_titles_and_mp3_tags(album):
         assert (mp3.info.sample_rate, mp3.info.channels, mp3.info.bitrate) == (44100, 1, 192000)
         assert mp3.info.bitrate_mode == mutagen.mp3.BitrateMode.CBR
         assert str(mp3.tags["TIT2"]) == r.title
-        assert str(mp3.tags["TRCK"]) == f"{r.number}/2"
+        assert str(mp3.tags["TRCK"]) == f"{r.number + 1}/4"  # 2 chapters + 2 credits; track 1 is the opening credits
         assert str(mp3.tags["TALB"]) == "Pride and Prejudice"
         assert str(mp3.tags["TPE1"]) == "Jane Austen"
         assert str(mp3.tags["TCOM"]) == "Joe (synthetic voice)"
@@ -49,7 +50,7 @@ def test_chapters_titles_and_mp3_tags(album):
 
 
 def test_sync_maps_match_the_audio_exactly(album):
-    ws, ms, _, _, _, results, _ = album
+    ws, ms, _, _, _, results, *_ = album
     out = ws.output_dir(ms.slug)
     for r, chapter in zip(results, ms.chapters):
         facts, cues = read_sync_map(out / r.sync)
@@ -71,14 +72,16 @@ def test_sync_maps_match_the_audio_exactly(album):
 
 
 def test_m4b_has_a_marker_per_chapter(album):
-    ws, ms, _, _, _, results, paths = album
+    ws, ms, _, _, _, results, paths, credits = album
+    tracks = [credits.opening, *results, credits.closing]  # 2 chapters + 2 credits
     marks = read_m4b_chapters(paths["m4b"])
-    assert [t for t, _ in marks] == [r.title for r in results]
-    assert marks[0][1] == 0 and abs(marks[1][1] - results[0].duration_s) < 0.030
+    assert [t for t, _ in marks] == ["Opening Credits", *(r.title for r in results), "Closing Credits"]
+    assert marks[0][1] == 0 and abs(marks[1][1] - credits.opening.duration_s) < 0.030
+    assert abs(marks[2][1] - credits.opening.duration_s - results[0].duration_s) < 0.030
     mp4 = mutagen.mp4.MP4(paths["m4b"])
     assert mp4.tags["stik"] == [2] and mp4.tags["\xa9alb"] == ["Pride and Prejudice"]
     assert paths["m4b"].read_bytes()[8:12] == b"M4B "
-    assert abs(mp4.info.length - sum(r.duration_s for r in results)) < 0.050
+    assert abs(mp4.info.length - sum(r.duration_s for r in tracks)) < 0.050
 
 
 def test_report_holds_passing_acx_figures(album):
@@ -98,7 +101,7 @@ def results_files_linked(page: str, report: dict) -> bool:
 
 
 def test_second_run_synthesizes_nothing_and_keeps_files(album):
-    ws, ms, casting, library, tags, results, _ = album
+    ws, ms, casting, library, tags, results, *_ = album
     before = {r.mp3: (ws.output_dir(ms.slug) / r.mp3).stat().st_mtime_ns for r in results}
     again = [
         produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags)
@@ -128,7 +131,7 @@ def test_a_failing_chapter_fails_the_album_after_the_report(album):
 
     from stages.errors import ComplianceError
 
-    ws, ms, _, _, tags, results, _ = album
+    ws, ms, _, _, tags, results, *_ = album
     loud = replace(results[1], acx=replace(results[1].acx, peak_dbfs=-1.0, problems=("peak -1.0 dBFS is above -3.0",)))
     with pytest.raises(ComplianceError, match=r"1 chapter\(s\) fail ACX checks \(chapter 2: peak -1.0 dBFS") as err:
         produce.finish_album(ms, [results[0], loud], workspace=ws, tags=tags, facts={})
