@@ -101,7 +101,7 @@ def _produce(args: argparse.Namespace) -> int:
     print(f"{len(summary['chapters'])} chapters, {summary['synthesized']} segments synthesized, "
           f"{summary['cached']} from cache")
     print(f"album: {out}")
-    for name in ("m4b", "listen", "report_html"):
+    for name in ("m4b", "epub", "listen", "report_html"):
         print(f"  {Path(summary['paths'][name]).relative_to(out)}")
     return 0
 

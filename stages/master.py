@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,11 @@ LIMITER_SMOOTH_MS = 8.0  # half-width of each of the two box filters that smooth
 ROOM_TONE_DBFS = -70.0  # RMS of the noise laid under the whole track
 ROOM_TONE_CORNER_HZ = 500.0  # the noise falls off above this (a soft, room-like hiss)
 ROOM_TONE_SEED = 20240601
+
+# Level matching: every voice of a chapter is brought to the narrator's speech loudness before mastering.
+LEVEL_MATCH_MAX_DB = 10.0  # the correction a voice gets is capped at this, up or down
+LEVEL_MIN_SPEECH_S = 1.0  # a voice with less speech than this in a chapter is not measured and keeps its level
+LEVEL_SPREAD_MIN_SPEECH_S = 3.0  # only voices with at least this much speech count towards the reported spread
 
 SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’»)\]』」]*\s*$")
 
@@ -131,8 +136,102 @@ def load_take(take: Take, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> np.ndarra
     return trim_edges(resample(audio, rate, sample_rate), sample_rate)
 
 
-def assemble_chapter(chapter: Chapter, takes: Mapping[str, Take]) -> tuple[np.ndarray, list[Cue]]:
-    """Return the chapter's unmastered track (float32 mono at 44.1 kHz) and one cue per segment."""
+def voice_loudness(takes_by_voice: Mapping[str, Sequence[np.ndarray]], sample_rate: int) -> dict[str, float | None]:
+    """Return each voice's integrated loudness (BS.1770, LUFS) over its takes joined; None under LEVEL_MIN_SPEECH_S."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sample_rate)
+    out: dict[str, float | None] = {}
+    for voice, pieces in takes_by_voice.items():
+        joined = np.concatenate(list(pieces)) if len(pieces) else np.zeros(0, np.float32)
+        lufs = float("-inf")
+        if joined.size >= LEVEL_MIN_SPEECH_S * sample_rate:
+            lufs = float(meter.integrated_loudness(joined.astype(np.float64)))
+        out[voice] = lufs if math.isfinite(lufs) else None
+    return out
+
+
+def voice_gains(loudness: Mapping[str, float | None], reference: str) -> dict[str, float]:
+    """Return the gain (dB, capped at +-LEVEL_MATCH_MAX_DB) that brings each voice to `reference`'s loudness.
+
+    Unmeasured voices get 0; so does every voice when the reference itself could not be measured.
+    """
+    ref = loudness.get(reference)
+    cap = LEVEL_MATCH_MAX_DB
+    return {
+        v: 0.0 if lufs is None or ref is None else round(max(-cap, min(cap, ref - lufs)), 2)
+        for v, lufs in loudness.items()
+    }
+
+
+def loudness_spread(loudness: Mapping[str, float | None], speech_s: Mapping[str, float]) -> float | None:
+    """Return max - min loudness (LU) over voices with LEVEL_SPREAD_MIN_SPEECH_S of speech; None under two such."""
+    counted = [lufs for v, lufs in loudness.items() if lufs is not None and speech_s[v] >= LEVEL_SPREAD_MIN_SPEECH_S]
+    return round(max(counted) - min(counted), 2) if len(counted) >= 2 else None
+
+
+def match_levels(
+    chapter: Chapter, takes: Mapping[str, Take], voice_of: Mapping[str, tuple[str, float]], *, reference: str
+) -> tuple[dict[str, float], dict]:
+    """Return each segment's level-matching gain (dB) and the chapter's level report.
+
+    `voice_of` maps a segment id to (voice id, delivery gain dB). A voice is measured over its takes
+    with each take's delivery gain taken back out, so a whispered line still counts at its voice's
+    own level; the voice's gain is then applied to all its takes, keeping the delivery's colour
+    relative to the voice. The report gives loudness before and after (LUFS), the gains and the spreads.
+    """
+    by_voice: dict[str, list[np.ndarray]] = {}
+    rate = 0
+    for seg in chapter.segments:
+        if seg.id not in takes:
+            continue  # assemble_chapter says which take is missing
+        audio, rate = read_wav(Path(takes[seg.id].path))
+        voice, delivery_db = voice_of[seg.id]
+        audio = trim_edges(audio, rate)
+        by_voice.setdefault(voice, []).append(audio * np.float32(db_to_gain(-delivery_db)) if delivery_db else audio)
+    if not by_voice:
+        return {}, {"reference": reference, "voices": {}, "spread_before_lu": None, "spread_after_lu": None}
+    before = voice_loudness(by_voice, rate)
+    gains = voice_gains(before, reference)
+    after = voice_loudness({v: [a * np.float32(db_to_gain(gains[v])) for a in p] for v, p in by_voice.items()}, rate)
+    speech_s = {v: sum(a.size for a in p) / rate for v, p in by_voice.items()}
+
+    def lu(x: float | None) -> float | None:
+        return None if x is None else round(x, 2)
+
+    voices = {v: {"speech_s": round(speech_s[v], 2), "lufs_before": lu(before[v]), "gain_db": gains[v],
+                  "lufs_after": lu(after[v])} for v in sorted(by_voice)}
+    report = {"reference": reference, "voices": voices, "spread_before_lu": loudness_spread(before, speech_s),
+              "spread_after_lu": loudness_spread(after, speech_s)}
+    return {s.id: gains[voice_of[s.id][0]] for s in chapter.segments if s.id in takes}, report
+
+
+def mastered_levels(
+    audio: np.ndarray, sample_rate: int, cues: Sequence[Cue], voice_of: Mapping[str, tuple[str, float]], levels: dict
+) -> dict:
+    """Return `levels` (match_levels' report) with each voice's loudness in the mastered track and that spread added.
+
+    Each voice is measured over its cues' spans, delivery gains taken back out as in match_levels.
+    """
+    by_voice: dict[str, list[np.ndarray]] = {}
+    for cue in cues:
+        voice, delivery_db = voice_of[cue.id]
+        span = audio[ms_to_samples(cue.start_ms, sample_rate) : ms_to_samples(cue.end_ms, sample_rate)]
+        by_voice.setdefault(voice, []).append(span * np.float32(db_to_gain(-delivery_db)) if delivery_db else span)
+    loud = voice_loudness(by_voice, sample_rate)
+    speech_s = {v: sum(a.size for a in p) / sample_rate for v, p in by_voice.items()}
+    voices = {v: f | {"lufs_mastered": None if loud.get(v) is None else round(loud[v], 2)}
+              for v, f in levels.get("voices", {}).items()}
+    return levels | {"voices": voices, "spread_mastered_lu": loudness_spread(loud, speech_s)}
+
+
+def assemble_chapter(
+    chapter: Chapter, takes: Mapping[str, Take], *, gains_db: Mapping[str, float] | None = None
+) -> tuple[np.ndarray, list[Cue]]:
+    """Return the chapter's unmastered track (float32 mono at 44.1 kHz) and one cue per segment.
+
+    `gains_db` (segment id -> dB, from match_levels) scales those takes; a missing or zero gain leaves a take as is.
+    """
     rate = MASTER_SAMPLE_RATE_HZ
     pieces: list[np.ndarray] = [np.zeros(ms_to_samples(HEAD_ROOM_TONE_MS), np.float32)]
     pos = pieces[0].size
@@ -156,6 +255,8 @@ def assemble_chapter(chapter: Chapter, takes: Mapping[str, Take]) -> tuple[np.nd
                 pieces.append(np.zeros(gap, np.float32))
                 pos += gap
             audio = load_take(takes[seg.id], rate)
+            if gains_db and gains_db.get(seg.id, 0.0):
+                audio = audio * np.float32(db_to_gain(gains_db[seg.id]))
             pieces.append(audio)
             cues.append(Cue(seg.id, seg.text, seg.speaker, samples_to_ms(pos), samples_to_ms(pos + audio.size)))
             pos += audio.size

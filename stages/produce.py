@@ -14,25 +14,25 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stages import acx, files, master, wav
 from stages.cache import TakeCache
 from stages.cast import Casting
-from stages.delivery import DeliveryConfig
+from stages.delivery import DeliveryConfig, segment_voice
 from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.lexicon import Lexicon
 from stages.model import NARRATOR, AcxFigures, Chapter, Manuscript, Paragraph, Segment, Voice, Workspace
-from stages.package import album, listen, report, sync
+from stages.package import album, listen, overlay, report, sync
 from stages.render import RenderStats, render_chapter
 from stages.voices import card as voice_cards
 from stages.voices import provenance
 
 log = logging.getLogger(__name__)
 
-STAMP_VERSION = 2  # bump when chapter assembly, mastering or packaging changes its output
+STAMP_VERSION = 3  # bump when chapter assembly, mastering or packaging changes its output
 CREDITS_TITLES = {"opening": "Opening Credits", "closing": "Closing Credits"}  # their M4B chapter and MP3 titles
 OPENING_CREDITS_STEM = "00-opening-credits"
 CLOSING_STEM_MIN = 99  # the closing credits' file number: 99, or one past the last chapter of a longer book
@@ -52,6 +52,7 @@ class ChapterResult:
     stats: RenderStats
     key: str = ""  # the chapter's stamp: a hash of everything its files depend on
     reused: bool = False  # True when the files of an earlier run were kept as they were
+    levels: dict = field(default_factory=dict)  # master.match_levels' report: per-voice loudness before/after, spread
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k not in ("acx", "stats")}
@@ -140,8 +141,11 @@ def produce_chapter(
         log.info("chapter %d unchanged since the last run; kept as it is", number)
         return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True})
 
-    audio, cues = master.assemble_chapter(chapter, takes)
+    voice_of = {s.id: _voice_and_delivery_gain(s, casting, library, delivery) for s in chapter.segments}
+    gains, levels = master.match_levels(chapter, takes, voice_of, reference=casting.voice_for(NARRATOR))
+    audio, cues = master.assemble_chapter(chapter, takes, gains_db=gains)
     audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ)
+    levels = master.mastered_levels(audio, master.MASTER_SAMPLE_RATE_HZ, cues, voice_of, levels)
     figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
     rate = master.MASTER_SAMPLE_RATE_HZ
     mp3 = album.write_chapter_mp3(
@@ -156,10 +160,29 @@ def produce_chapter(
     wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
     result = ChapterResult(
         number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
-        len(audio) / rate, len(chapter.segments), figures, stats, key,
+        len(audio) / rate, len(chapter.segments), figures, stats, key, levels=levels,
     )
     files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
+
+
+def _voice_and_delivery_gain(
+    seg: Segment, casting: Casting, library: dict[str, Voice], delivery: DeliveryConfig | None
+) -> tuple[str, float]:
+    """Return the id of the voice `seg` is cast to and the level change (dB) its delivery adds to that voice."""
+    voice = library[casting.voice_for(seg.speaker)]
+    spoken = segment_voice(voice, seg, delivery)
+    return voice.id, float(spoken.params.get("gain_db", 0.0)) - float(voice.params.get("gain_db", 0.0))
+
+
+@dataclass(frozen=True)
+class LevelledChapterReport(report.ChapterReport):
+    """A report.json chapter entry with the level matching's figures under "levels"."""
+
+    levels: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"levels": self.levels}
 
 
 def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
@@ -358,6 +381,9 @@ def finish_album(
         chapters=pages,
         language=manuscript.language,
     )
+    produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
+    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub")
+    epub_problems = overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, fragment ids
     book = facts | {
         "title": manuscript.title,
         "author": manuscript.author,
@@ -367,18 +393,22 @@ def finish_album(
         "language": manuscript.language,
         "source": manuscript.source,
         "m4b": m4b.name,
+        "epub": {"file": epub.name, "problems": epub_problems},
         "chapters": len(results),
         "duration_s": round(sum(r.duration_s for r in results), 3),
         "segments": sum(r.segments for r in results),
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
     } | ({"credits": credits.report()} if credits else {})
-    reports = [report.ChapterReport(r.number, r.title, r.mp3, r.duration_s, r.segments, r.acx) for r in results]
+    reports = [LevelledChapterReport(r.number, r.title, r.mp3, r.duration_s, r.segments, r.acx, r.levels)
+               for r in results]
     report_json, report_html = report.write_report(out_dir, book=book, chapters=reports)
     if failing:
         problems = "; ".join(f"{label}: {', '.join(r.acx.problems)}" for label, r in failing)
         raise ComplianceError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
-    return {"m4b": m4b, "listen": listen_page, "report": report_json, "report_html": report_html}
+    if epub_problems:
+        raise ComplianceError(f"the read-along EPUB {epub} has {len(epub_problems)} problem(s): {epub_problems[0]}")
+    return {"m4b": m4b, "epub": epub, "listen": listen_page, "report": report_json, "report_html": report_html}
 
 
 def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:

@@ -1,0 +1,314 @@
+"""An EPUB 3 of the book whose text follows its own narration: Media Overlays built from the sync maps.
+
+Each chapter becomes one XHTML file with one `<span>` per segment (its stable id as the element id), one
+SMIL overlay that pairs every span with its clip of the chapter's MP3, and the MP3 itself inside the book.
+Clips are contiguous (each runs to the next segment's start, the last to the end of the audio), so a
+reading system that plays the overlay plays the whole recording, pauses and room tone included.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import posixpath
+import re
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from stages import files
+from stages.errors import UserError
+from stages.model import Chapter, Manuscript, Paragraph
+from stages.package import sync
+
+ACTIVE_CLASS = "-epub-media-overlay-active"
+ACTIVE_CSS = f".{ACTIVE_CLASS} {{ background-color: #ffe58a; color: #000; }}\n"
+BOOK_CSS = "body { margin: 0 5%; line-height: 1.5; }\np.verse { margin-left: 2em; }\n" + ACTIVE_CSS
+DURATION_TOLERANCE_MS = 50  # declared vs. measured durations may differ by this much
+CLIP_SLACK_MS = 0.5  # a clip end may pass the audio end by rounding only
+OPF_PATH = "OEBPS/content.opf"
+IDENTIFIER_NAMESPACE = uuid.UUID("6f1c3c52-8f0e-4c53-9a55-2f1d7f0a3b10")  # book ids are uuid5(this, slug)
+NS = {
+    "opf": "http://www.idpf.org/2007/opf",
+    "smil": "http://www.w3.org/ns/SMIL",
+    "xhtml": "http://www.w3.org/1999/xhtml",
+    "container": "urn:oasis:names:tc:opendocument:xmlns:container",
+}
+_XML_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_CLOCK = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
+_TIMECOUNT = re.compile(r"^(\d+(?:\.\d+)?)(h|min|s|ms)$")
+_TIMECOUNT_MS = {"h": 3_600_000, "min": 60_000, "s": 1000, "ms": 1}
+CONTAINER_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">\n'
+    f'  <rootfiles><rootfile full-path="{OPF_PATH}" media-type="application/oebps-package+xml"/></rootfiles>\n'
+    "</container>\n"
+)
+
+
+@dataclass(frozen=True)
+class OverlayChapter:
+    """One chapter as the EPUB holds it: its files and the clip of audio behind each segment."""
+
+    chapter: Chapter
+    mp3: Path  # the album's MP3, copied into the EPUB as `audio`
+    clips: tuple[tuple[str, int, int], ...]  # (segment id, clip begin ms, clip end ms), contiguous
+
+    @property
+    def name(self) -> str:
+        return self.chapter.id  # "c01"
+
+    @property
+    def audio(self) -> str:
+        return f"audio/{self.chapter.number:02d}.mp3"
+
+    @property
+    def duration_ms(self) -> int:
+        return sum(end - begin for _, begin, end in self.clips)
+
+
+def clock_value(ms: int) -> str:
+    """Return `ms` as a SMIL full clock value, H:MM:SS.mmm."""
+    hours, rest = divmod(int(ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def parse_clock(text: str) -> float:
+    """Return the milliseconds of a SMIL clock value ("0:01:02.5", "62.5s", "1.2min", "62.5")."""
+    text = text.strip()
+    if m := _TIMECOUNT.match(text):
+        return float(m.group(1)) * _TIMECOUNT_MS[m.group(2)]
+    if m := _CLOCK.match(text):
+        hours, minutes, seconds = m.groups()
+        return ((int(hours or 0) * 60 + int(minutes or 0)) * 60 + float(seconds)) * 1000
+    raise UserError(f"bad SMIL clock value {text!r}; expected H:MM:SS.mmm or a count such as 12.5s")
+
+
+def mp3_duration_ms(data: bytes, *, where: str) -> float:
+    """Return the duration of MP3 `data` in milliseconds, read by mutagen."""
+    import mutagen.mp3
+
+    try:
+        return mutagen.mp3.MP3(fileobj=io.BytesIO(data)).info.length * 1000
+    except mutagen.MutagenError as e:
+        raise UserError(f"{where} is not a readable MP3 ({e}); produce the chapter again") from e
+
+
+def overlay_chapter(chapter: Chapter, album_dir: Path) -> OverlayChapter:
+    """Return the chapter's clips, read from its sync map in `album_dir` and fitted to its MP3's length."""
+    from stages.produce import chapter_stem
+
+    sync_path = Path(album_dir) / f"{chapter_stem(chapter.number, chapter.title)}.sync.json"
+    if not sync_path.is_file():
+        raise UserError(f"no sync map for chapter {chapter.number} at {sync_path}; produce the chapter first")
+    facts, cues = sync.read_sync_map(sync_path)
+    mp3 = sync_path.parent / facts["audio"]
+    if not mp3.is_file():
+        raise UserError(f"{sync_path} names audio {mp3.name}, which is not in {album_dir}; produce the chapter again")
+    known = {s.id for s in chapter.segments}
+    for cue in cues:
+        if cue.id not in known or not _XML_ID.match(cue.id):
+            raise UserError(f"{sync_path} has segment {cue.id!r}, which is not a segment id of chapter "
+                            f"{chapter.number} in the manuscript; produce the chapter again")
+    end_ms = int(min(facts["duration_ms"], mp3_duration_ms(mp3.read_bytes(), where=str(mp3))))
+    if not cues or cues[-1].end_ms > end_ms:
+        raise UserError(f"{sync_path} has no segments or runs past its audio's {end_ms} ms; produce the chapter again")
+    starts = [0] + [c.start_ms for c in cues[1:]] + [end_ms]
+    clips = tuple((c.id, starts[i], starts[i + 1]) for i, c in enumerate(cues))
+    return OverlayChapter(chapter=chapter, mp3=mp3, clips=clips)
+
+
+def _paragraph_xhtml(paragraph: Paragraph) -> str:
+    spans = " ".join(f'<span id="{s.id}">{html.escape(s.text, quote=False)}</span>' for s in paragraph.segments)
+    if paragraph.kind == "scene_break" and not spans:
+        return "<hr/>"
+    if not spans:
+        return ""
+    if paragraph.kind == "heading":
+        tag, attrs = "h2", ""
+    else:
+        tag, attrs = "p", ' class="verse"' if paragraph.kind == "verse" else ""
+    return f'<{tag} id="{paragraph.id}"{attrs}>{spans}</{tag}>'
+
+
+def chapter_xhtml(chapter: Chapter, language: str) -> str:
+    """Return the XHTML document of one chapter: a paragraph per paragraph, a span per segment."""
+    for segment in chapter.segments:
+        if not _XML_ID.match(segment.id):
+            raise UserError(
+                f"segment id {segment.id!r} in chapter {chapter.number} is not an XML id; ingest the book again"
+            )
+    body = "\n".join(p for p in map(_paragraph_xhtml, chapter.paragraphs) if p)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" '
+        f'lang="{language}" xml:lang="{language}">\n'
+        f'<head><meta charset="utf-8"/><title>{html.escape(chapter.title)}</title>'
+        '<link rel="stylesheet" type="text/css" href="style.css"/></head>\n'
+        f'<body>\n<section id="{chapter.id}" epub:type="chapter">\n{body}\n</section>\n</body>\n</html>\n'
+    )
+
+
+def chapter_smil(item: OverlayChapter) -> str:
+    """Return the SMIL overlay of one chapter: a `<par>` per segment, text fragment and audio clip."""
+    pars = "\n".join(
+        f'<par id="par-{sid}"><text src="{item.name}.xhtml#{sid}"/>'
+        f'<audio src="{item.audio}" clipBegin="{begin / 1000:.3f}s" clipEnd="{end / 1000:.3f}s"/></par>'
+        for sid, begin, end in item.clips
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<smil xmlns="http://www.w3.org/ns/SMIL" xmlns:epub="http://www.idpf.org/2007/ops" version="3.0">\n'
+        f'<body>\n<seq id="seq-{item.name}" epub:textref="{item.name}.xhtml">\n{pars}\n</seq>\n</body>\n</smil>\n'
+    )
+
+
+def nav_xhtml(manuscript: Manuscript, items: list[OverlayChapter]) -> str:
+    """Return the EPUB navigation document: a table of contents with one entry per chapter."""
+    entries = "\n".join(f'<li><a href="{i.name}.xhtml">{html.escape(i.chapter.title)}</a></li>' for i in items)
+    lang = manuscript.language
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" '
+        f'lang="{lang}" xml:lang="{lang}">\n'
+        f'<head><meta charset="utf-8"/><title>{html.escape(manuscript.title)}</title></head>\n'
+        f'<body>\n<nav epub:type="toc" id="toc"><h1>Contents</h1>\n<ol>\n{entries}\n</ol></nav>\n</body>\n</html>\n'
+    )
+
+
+def package_opf(manuscript: Manuscript, items: list[OverlayChapter], *, modified: datetime) -> str:
+    """Return the package document: metadata with overlay durations, manifest, spine."""
+    book_id = f"urn:uuid:{uuid.uuid5(IDENTIFIER_NAMESPACE, manuscript.slug)}"
+    durations = "\n".join(
+        f'<meta property="media:duration" refines="#mo-{i.name}">{clock_value(i.duration_ms)}</meta>' for i in items
+    )
+    total = clock_value(sum(i.duration_ms for i in items))
+    manifest = "\n".join(
+        f'<item id="{i.name}" href="{i.name}.xhtml" media-type="application/xhtml+xml" media-overlay="mo-{i.name}"/>\n'
+        f'<item id="mo-{i.name}" href="{i.name}.smil" media-type="application/smil+xml"/>\n'
+        f'<item id="audio-{i.name}" href="{i.audio}" media-type="audio/mpeg"/>'
+        for i in items
+    )
+    spine = "\n".join(f'<itemref idref="{i.name}"/>' for i in items)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="book-id">\n'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+        f'<dc:identifier id="book-id">{book_id}</dc:identifier>\n'
+        f"<dc:title>{html.escape(manuscript.title)}</dc:title>\n"
+        f"<dc:creator>{html.escape(manuscript.author or 'Unknown')}</dc:creator>\n"
+        f"<dc:language>{html.escape(manuscript.language)}</dc:language>\n"
+        f'<meta property="dcterms:modified">{modified.strftime("%Y-%m-%dT%H:%M:%SZ")}</meta>\n'
+        f'<meta property="media:active-class">{ACTIVE_CLASS}</meta>\n'
+        f'{durations}\n<meta property="media:duration">{total}</meta>\n</metadata>\n'
+        '<manifest>\n<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>\n'
+        f'<item id="css" href="style.css" media-type="text/css"/>\n{manifest}\n</manifest>\n'
+        f"<spine>\n{spine}\n</spine>\n</package>\n"
+    )
+
+
+def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path) -> Path:
+    """Write an EPUB 3 with Media Overlays of every chapter produced into `album_dir`; return `out`."""
+    items = [overlay_chapter(c, album_dir) for c in manuscript.chapters]
+    if not items:
+        raise UserError(f"manuscript {manuscript.slug!r} has no chapters; ingest the book again")
+    entries = {
+        "META-INF/container.xml": CONTAINER_XML,
+        OPF_PATH: package_opf(manuscript, items, modified=datetime.now(timezone.utc)),
+        "OEBPS/nav.xhtml": nav_xhtml(manuscript, items),
+        "OEBPS/style.css": BOOK_CSS,
+    }
+    for i in items:
+        entries[f"OEBPS/{i.name}.xhtml"] = chapter_xhtml(i.chapter, manuscript.language)
+        entries[f"OEBPS/{i.name}.smil"] = chapter_smil(i)
+    with files.atomic_path(Path(out)) as tmp:
+        with zipfile.ZipFile(tmp, "w") as z:
+            z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+            for name, text in entries.items():
+                z.writestr(name, text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+            for i in items:  # MP3s do not shrink; store them
+                z.write(i.mp3, f"OEBPS/{i.audio}", compress_type=zipfile.ZIP_STORED)
+    return Path(out)
+
+
+def _xml(z: zipfile.ZipFile, name: str, epub: Path):
+    from lxml import etree
+
+    try:
+        return etree.fromstring(z.read(name))
+    except (KeyError, etree.XMLSyntaxError) as e:
+        raise UserError(f"{epub} has no readable {name} ({e}); write the EPUB again") from e
+
+
+def _declared_durations(opf) -> dict[str, float]:
+    """Return media:duration values by the id they refine ("" for the book's total)."""
+    out = {}
+    for meta in opf.iterfind("opf:metadata/opf:meta[@property='media:duration']", NS):
+        out[meta.get("refines", "").lstrip("#")] = parse_clock(meta.text or "")
+    return out
+
+
+def _check_overlay(
+    z: zipfile.ZipFile, epub: Path, smil_name: str, audio_ms: dict[str, float]
+) -> tuple[list[str], float]:
+    """Return the problems of one SMIL overlay and the sum of its clips in ms."""
+    problems, total, ids = [], 0.0, {}
+    base = posixpath.dirname(smil_name)
+    for par in _xml(z, smil_name, epub).iterfind(".//smil:par", NS):
+        text, audio = par.find("smil:text", NS), par.find("smil:audio", NS)
+        where = f"{smil_name} par {par.get('id')!r}"
+        if text is None or audio is None:
+            problems.append(f"{where} lacks a text or audio element")
+            continue
+        doc, _, frag = text.get("src", "").partition("#")
+        doc = posixpath.normpath(posixpath.join(base, doc))
+        if doc not in ids:
+            ids[doc] = {e.get("id") for e in _xml(z, doc, epub).iter()} if doc in z.namelist() else set()
+        if frag not in ids[doc]:
+            problems.append(f"{where} points at #{frag}, which is not an id in {doc}")
+        src = posixpath.normpath(posixpath.join(base, audio.get("src", "")))
+        if src not in audio_ms:
+            length = mp3_duration_ms(z.read(src), where=f"{epub}:{src}") if src in z.namelist() else -1.0
+            audio_ms[src] = length
+        begin, end = parse_clock(audio.get("clipBegin", "0")), parse_clock(audio.get("clipEnd", "0"))
+        if audio_ms[src] < 0:
+            problems.append(f"{where} plays {src}, which is not in the EPUB")
+        elif not 0 <= begin < end <= audio_ms[src] + CLIP_SLACK_MS:
+            problems.append(f"{where} clip {begin:.0f}-{end:.0f} ms is outside {src} (0-{audio_ms[src]:.0f} ms)")
+        total += end - begin
+    return problems, total
+
+
+def check_overlays(epub_path: Path) -> list[str]:
+    """Return what is wrong with the EPUB's Media Overlays that EPUBCheck does not check ([] when all is well)."""
+    epub = Path(epub_path)
+    if not zipfile.is_zipfile(epub):
+        raise UserError(f"{epub} is not an EPUB (not a readable zip file); write it again with write_overlay_epub")
+    with zipfile.ZipFile(epub) as z:
+        root = _xml(z, "META-INF/container.xml", epub).find(".//container:rootfile", NS)
+        opf_name = root.get("full-path")
+        opf = _xml(z, opf_name, epub)
+        base = posixpath.dirname(opf_name)
+        hrefs = {i.get("id"): posixpath.normpath(posixpath.join(base, i.get("href")))
+                 for i in opf.iterfind("opf:manifest/opf:item", NS)}
+        declared = _declared_durations(opf)
+        problems, audio_ms, sums = [], {}, {}
+        for item in opf.iterfind("opf:manifest/opf:item[@media-overlay]", NS):
+            mo = item.get("media-overlay")
+            found, sums[mo] = _check_overlay(z, epub, hrefs[mo], audio_ms) if mo in hrefs else ([f"no item {mo}"], 0.0)
+            problems += found
+            if mo not in declared:
+                problems.append(f"overlay {mo} has no media:duration")
+            elif abs(declared[mo] - sums[mo]) > DURATION_TOLERANCE_MS:
+                problems.append(f"overlay {mo} declares {declared[mo]:.0f} ms but its clips sum to {sums[mo]:.0f} ms")
+    if abs(declared.get("", -1.0) - sum(sums.values())) > DURATION_TOLERANCE_MS:
+        problems.append(
+            f"the book declares {declared.get('')} ms in all but its overlays sum to {sum(sums.values()):.0f} ms"
+        )
+    real = sum(v for v in audio_ms.values() if v > 0)
+    if abs(sum(sums.values()) - real) > DURATION_TOLERANCE_MS:
+        problems.append(f"the overlays play {sum(sums.values()):.0f} ms but the audio files last {real:.0f} ms")
+    return problems

