@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -49,6 +50,12 @@ def write_text(path: Path, text: str) -> Path:
 def write_json(path: Path, data: object) -> Path:
     """Write `data` as indented UTF-8 JSON atomically; return the path."""
     return write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """Return the sha256 hex digest of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def sweep_partials(folder: Path) -> int:

@@ -10,7 +10,6 @@ to 44.1 kHz afterwards anyway). Requests use the standard library's urllib, so n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from stages import files
 from stages.errors import StageError, UserError
 from stages.model import Voice
 
@@ -337,11 +337,7 @@ def file_sha256(path: Path) -> str:
 
 @lru_cache(maxsize=256)
 def _sha256(path: str, inode: int, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return files.sha256_file(Path(path))
 
 
 def speed(voice: Voice, key: str = "speed") -> float:

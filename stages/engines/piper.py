@@ -8,7 +8,6 @@ formant ratio), which keeps the neural voice's clarity while making speakers dis
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages import files
 from stages.errors import UserError
 from stages.model import Voice
 
@@ -51,11 +51,7 @@ GAIN_PEAK_CEILING = 0.98  # a positive gain_db is cut back so no sample passes t
 
 @cache
 def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return files.sha256_file(path)  # the model never changes under a running process: hashed once
 
 
 def model_files(model: str) -> tuple[Path, Path]:

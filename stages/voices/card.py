@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stages import files
+from stages.files import sha256_file  # noqa: F401  (part of this module's API)
 from stages.errors import UserError
 from stages.model import Voice
 
@@ -111,15 +112,6 @@ class VoiceCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: Path) -> VoiceCard:
         return card_from_dict(data, folder)
-
-
-def sha256_file(path: Path) -> str:
-    """Return the sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def licence_digest(licence: Licence | None) -> str:
