@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     produce = book_command(sub, "produce", "produce the album for an EPUB, .txt or .md book")
     produce.add_argument("--narrator", help="voice id for the narrator (default: the cast sheet's, else joe)")
     produce.add_argument("--chapters", help="only these chapters, e.g. 1-3,5")
+    produce.add_argument("--profile", metavar="NAME",
+                         help="delivery profile: acx, apple, google, findaway or generic (default: audiobook.toml's "
+                              "[retail] profile, else generic); fixes the files, their format and the checks")
+    produce.add_argument("--cover", type=Path, metavar="FILE",
+                         help="the retail cover (.jpg or .png) instead of the book's own; checked against the profile")
     produce.set_defaults(run=_produce)
 
     ingest = book_command(sub, "ingest", "read a book into its manuscript and list its chapters")
@@ -90,10 +95,14 @@ def _check_book(book: Path) -> Path:
 def _produce(args: argparse.Namespace) -> int:
     book = _check_book(args.book)
     from flows.produce import produce_flow
+    from stages.profiles import get_profile
 
+    if args.profile is not None:
+        get_profile(args.profile)  # an unknown name is refused before Prefect starts
     _quiet_prefect(debug=args.debug)
     summary = produce_flow(book, args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters,
-                           series=[p.resolve() for p in args.series], notes=args.notes)
+                           series=[p.resolve() for p in args.series], notes=args.notes, profile=args.profile,
+                           cover=args.cover.resolve() if args.cover else None)
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
@@ -101,8 +110,9 @@ def _produce(args: argparse.Namespace) -> int:
     print(f"{len(summary['chapters'])} chapters, {summary['synthesized']} segments synthesized, "
           f"{summary['cached']} from cache")
     print(f"album: {out}")
-    for name in ("m4b", "epub", "listen", "report_html"):
-        print(f"  {Path(summary['paths'][name]).relative_to(out)}")
+    for name in ("m4b", "sample", "epub", "listen", "report_html"):
+        if name in summary["paths"]:
+            print(f"  {Path(summary['paths'][name]).relative_to(out)}")
     return 0
 
 

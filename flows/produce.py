@@ -13,11 +13,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from stages import files
+from stages import files, profiles
 from stages import produce as stage
 from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, embedding_similarity, load_library
 from stages.delivery import DeliveryConfig
+from stages.qa import QaConfig
 from stages.errors import UserError
 from stages.ingest import ingest, save_manuscript
 from stages.lexicon import Lexicon, load_lexicon
@@ -110,12 +111,18 @@ def produce_flow(
     series: list[Path] | None = None,
     notes: str = "skip",
     interactive: bool | None = None,
+    profile: str | None = None,
+    cover: Path | None = None,
 ) -> dict:
-    """Turn the book at `source` into an album under `root`/output/<slug>/; return its paths and figures."""
+    """Turn the book at `source` into an album under `root`/output/<slug>/ for the delivery `profile` (default:
+    audiobook.toml's [retail] profile, else generic); return its paths and figures."""
     started = time.perf_counter()
     workspace = Workspace(Path(root))
+    retail = profiles.get_profile(profile or profiles.profile_from_config(project_config(workspace.root)))
     direction = ingest_task(Path(source), workspace, slug, notes, [Path(p) for p in series or ()])
     manuscript = select_chapters(direction.manuscript, chapters)
+    manuscript = profiles.use_cover(manuscript, workspace.manuscript_dir(manuscript.slug), cover, retail)  # refused now
+    manuscript, split_notes = profiles.split_long_chapters(manuscript, retail)  # files no longer than the retailer takes
     for folder in (workspace.output_dir(manuscript.slug), workspace.cache_dir):
         if swept := files.sweep_partials(folder):  # one run per workspace at a time owns these folders
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
@@ -125,6 +132,7 @@ def produce_flow(
     voice_ids = rights_task(manuscript, workspace, casting, series)  # before any synthesis
     lexicon = lexicon_task(manuscript, workspace, series)
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
+    qa = QaConfig.from_project(project_config(workspace.root))  # every take heard back, retaken if it fails
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)], voice_ids)
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
@@ -134,29 +142,30 @@ def produce_flow(
         submitted = {
             c.number: chapter_task.submit(
                 manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
-                lexicon=lexicon, advance=segment_bar, delivery=delivery,
+                lexicon=lexicon, advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
             )
             for c in by_length
         }
         futures = [submitted[c.number] for c in manuscript.chapters]
-        m4b_job = stage.M4bJob(manuscript, workspace, tags)  # encodes each chapter as it arrives
+        m4b_job = stage.M4bJob(manuscript, workspace, tags, bitrate_kbps=retail.m4b_bitrate_kbps)  # encodes as chapters arrive
+        feed_m4b = m4b_job.add if retail.m4b else (lambda result: None)  # an MP3-only profile makes no M4B
         results = []
         try:
             # made while the chapters render, so the M4B can start with them; two short tracks
             credits = credits_task(manuscript, workspace=workspace, casting=casting, library=library, tags=tags,
-                                   voice_ids=voice_ids, lexicon=lexicon)
-            m4b_job.add(credits.opening)
+                                   voice_ids=voice_ids, lexicon=lexicon, qa=qa)
+            feed_m4b(credits.opening)
             for future in futures:
                 results.append(future.result())
-                m4b_job.add(results[-1])
+                feed_m4b(results[-1])
                 chapter_bar(1)
-            m4b_job.add(credits.closing)
+            feed_m4b(credits.closing)
         except BaseException:
             m4b_job.abort()
             raise
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
     paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts, m4b_job=m4b_job,
-                       credits=credits)
+                       credits=credits, profile=retail, notes=split_notes)
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),
@@ -165,5 +174,6 @@ def produce_flow(
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
         "engine_s": facts["engine_s"],
+        "m4b_parts_encoded": m4b_job.encoded,
         "paths": {k: str(v) for k, v in paths.items()},
     }

@@ -29,6 +29,8 @@ K_SHELF_HZ, K_SHELF_Q, K_SHELF_GAIN_DB = 1500.0, 1 / math.sqrt(2), 4.0  # BS.177
 K_HIGH_PASS_HZ, K_HIGH_PASS_Q = 38.0, 0.5  # stage 2
 DECIMALS = 2  # figures are reported, and checked, to 0.01 dB
 BLOCKS_PER_CHUNK = 2048  # steps converted to float64 at a time, to bound memory
+SERIES_WINDOW_S = 3.0  # the report's loudness-over-time plot: RMS of 3 s windows (short-term, as EBU R 128's)
+SERIES_STEP_S = 1.0  # ... stepped by 1 s
 
 
 def to_dbfs(level: float) -> float:
@@ -155,3 +157,47 @@ def measure(audio: np.ndarray, sample_rate: int) -> AcxFigures:
         duration_s=round(duration, 3),
         problems=problems_of(rms_dbfs, peak_dbfs, floor_dbfs),
     )
+
+
+def loudness_series(audio: np.ndarray, sample_rate: int) -> dict:
+    """Return unweighted RMS and sample peak (dBFS) of each SERIES_WINDOW_S window, stepped SERIES_STEP_S.
+
+    The figures are ACX's own (unweighted RMS, sample peak) over short windows, so a plot of them shows
+    where a chapter drifts from its whole-file figures. `start_s` is the first window's centre.
+    """
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    step = max(1, round(SERIES_STEP_S * sample_rate))
+    per_window = max(1, round(SERIES_WINDOW_S / SERIES_STEP_S))
+    energies, _ = _step_energies(audio, step)
+    series = {"window_s": SERIES_WINDOW_S, "step_s": SERIES_STEP_S}
+    if energies.size < per_window:  # shorter than one window: one point for the whole file
+        rms = math.sqrt(float(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        return series | {"start_s": round(audio.size / sample_rate / 2, 3),
+                         "rms_dbfs": [round(to_dbfs(rms), DECIMALS)], "peak_dbfs": [round(to_dbfs(peak), DECIMALS)]}
+    peaks = np.array([float(np.abs(audio[i * step : (i + 1) * step]).max()) for i in range(energies.size)])
+    csum = np.concatenate(([0.0], np.cumsum(energies)))
+    windows = (csum[per_window:] - csum[:-per_window]) / (per_window * step)
+    window_peaks = [float(peaks[i : i + per_window].max()) for i in range(windows.size)]
+    return series | {
+        "start_s": round(per_window * step / sample_rate / 2, 3),
+        "rms_dbfs": [round(to_dbfs(math.sqrt(max(float(e), 0.0))), DECIMALS) for e in windows],
+        "peak_dbfs": [round(to_dbfs(p), DECIMALS) for p in window_peaks],
+    }
+
+
+SPEECH_THRESHOLD_DBFS = -45.0  # a 10 ms block louder than this is speech, not room tone (room tone sits near -70)
+EDGE_BLOCK_S = 0.01
+
+
+def room_tone_edges(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """Return the seconds of room tone before the first and after the last block louder than SPEECH_THRESHOLD_DBFS."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    step = max(1, round(EDGE_BLOCK_S * sample_rate))
+    energies, _ = _step_energies(audio, step)
+    loud = np.flatnonzero(energies / step > 10.0 ** (SPEECH_THRESHOLD_DBFS / 10.0))
+    duration = audio.size / sample_rate
+    if loud.size == 0:
+        return round(duration, 3), round(duration, 3)
+    head, tail = int(loud[0]) * step / sample_rate, duration - (int(loud[-1]) + 1) * step / sample_rate
+    return round(head, 3), round(tail, 3)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import wav
+from stages import files, wav
 from stages.engines import Engine
 from stages.errors import StageError
 from stages.model import Take, Voice
@@ -58,7 +58,27 @@ class TakeCache:
             return None
         return Take(segment_id, key, str(path), info.sample_rate, info.frames) if info.frames else None
 
-    def put(self, segment_id: str, key: str, audio: np.ndarray, sample_rate: int) -> Take:
-        """Store `audio` (float32 in [-1, 1]) under `key` atomically and return its take."""
+    def words_path(self, key: str) -> Path:
+        return self.path(key).with_suffix(".words.json")
+
+    def words(self, key: str) -> list[dict] | None:
+        """Return the word timings the engine gave with the take for `key` ({"word", "start_s", "end_s"}), or None."""
+        try:
+            return json.loads(self.words_path(key).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put(
+        self, segment_id: str, key: str, audio: np.ndarray, sample_rate: int, words: list[dict] | None = None
+    ) -> Take:
+        """Store `audio` (float32 in [-1, 1]) under `key` atomically and return its take.
+
+        `words` (the engine's own word timings in the take, if it has them) are written first, so a
+        complete WAV always has its timings beside it; a take re-made without them drops stale ones.
+        """
+        if words is not None:
+            files.write_json(self.words_path(key), words)
+        else:
+            self.words_path(key).unlink(missing_ok=True)
         path = wav.write_wav(self.path(key), audio, sample_rate)
         return Take(segment_id, key, str(path), sample_rate, len(audio))

@@ -14,10 +14,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stages import acx, files, master, wav
+from stages import acx, align, files, master, wav
 from stages.cache import TakeCache
 from stages.cast import Casting
 from stages.delivery import DeliveryConfig, segment_voice
@@ -25,14 +26,16 @@ from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.lexicon import Lexicon
 from stages.model import NARRATOR, AcxFigures, Chapter, Manuscript, Paragraph, Segment, Voice, Workspace
-from stages.package import album, listen, overlay, report, sync
-from stages.render import RenderStats, render_chapter
+from stages.package import album, listen, m4b, overlay, report, retail, sync
+from stages.profiles import Profile, get_profile
+from stages.qa import QaConfig
+from stages.render import RenderStats, chapter_qa, render_chapter
 from stages.voices import card as voice_cards
 from stages.voices import provenance
 
 log = logging.getLogger(__name__)
 
-STAMP_VERSION = 3  # bump when chapter assembly, mastering or packaging changes its output
+STAMP_VERSION = 4  # bump when chapter assembly, mastering or packaging changes its output
 CREDITS_TITLES = {"opening": "Opening Credits", "closing": "Closing Credits"}  # their M4B chapter and MP3 titles
 OPENING_CREDITS_STEM = "00-opening-credits"
 CLOSING_STEM_MIN = 99  # the closing credits' file number: 99, or one past the last chapter of a longer book
@@ -53,6 +56,8 @@ class ChapterResult:
     key: str = ""  # the chapter's stamp: a hash of everything its files depend on
     reused: bool = False  # True when the files of an earlier run were kept as they were
     levels: dict = field(default_factory=dict)  # master.match_levels' report: per-voice loudness before/after, spread
+    loudness: dict = field(default_factory=dict)  # acx.loudness_series, plus head_s/tail_s: room tone at each end
+    qa: dict = field(default_factory=dict)  # render.chapter_qa: takes heard back, retaken, flagged; the chapter's WER
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k not in ("acx", "stats")}
@@ -92,10 +97,12 @@ def album_tags(
     )
 
 
-def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: album.AlbumTags) -> str:
+def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: album.AlbumTags,
+               mp3: tuple[int, int] = (album.MP3_BITRATE_KBPS, album.MP3_SAMPLE_RATE_HZ)) -> str:
     chapter = manuscript.chapter(number)
     recipe = {
         "version": STAMP_VERSION,
+        "mp3": list(mp3),
         "takes": take_keys,
         "chapter": chapter.to_dict(),
         "total": len(manuscript.chapters),
@@ -120,13 +127,20 @@ def produce_chapter(
     lexicon: Lexicon | None = None,
     advance: Callable[[int], None] = lambda n: None,
     delivery: DeliveryConfig | None = None,
+    profile: Profile | None = None,
+    qa: QaConfig | None = QaConfig(),
 ) -> ChapterResult:
-    """Render, assemble, master, measure and write chapter `number`; return what was made."""
+    """Render, assemble, master, measure and write chapter `number` in `profile`'s MP3 format; return what was made.
+
+    With `qa` enabled (the default) every take is heard back and retaken if it fails (stages/qa.py)."""
     chapter = manuscript.chapter(number)
+    profile = profile or get_profile(None)
     cache = TakeCache(workspace.cache_dir)
     takes, stats = render_chapter(
-        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance, delivery=delivery
+        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance, delivery=delivery,
+        qa=qa, language=manuscript.language,
     )
+    qa_report = chapter_qa(chapter, takes, qa=qa, language=manuscript.language, lexicon=lexicon)
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     stem = chapter_stem(number, chapter.title)
@@ -134,12 +148,13 @@ def produce_chapter(
                                          cards=voice_cards.load_cards(workspace.voices_dir))
     provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
                                 entries=entries)
-    key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments], tags)
+    key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments] + [json.dumps(qa_report)], tags,
+                     mp3=(profile.mp3_bitrate_kbps, profile.sample_rate_hz))  # a retake keeps its key: QA marks it
     stamp_path = work_dir / f"{stem}.json"
     previous = _read_stamp(stamp_path, key, out_dir)
     if previous is not None:
         log.info("chapter %d unchanged since the last run; kept as it is", number)
-        return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True})
+        return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
 
     voice_of = {s.id: _voice_and_delivery_gain(s, casting, library, delivery) for s in chapter.segments}
     gains, levels = master.match_levels(chapter, takes, voice_of, reference=casting.voice_for(NARRATOR))
@@ -150,17 +165,23 @@ def produce_chapter(
     rate = master.MASTER_SAMPLE_RATE_HZ
     mp3 = album.write_chapter_mp3(
         audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1, total=len(manuscript.chapters) + 2,
-        tags=tags,
+        tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps, rate_hz=profile.sample_rate_hz,
     )  # track 1 is the opening credits
+    head_s, tail_s = acx.room_tone_edges(audio, rate)
+    loudness = acx.loudness_series(audio, rate) | {"head_s": head_s, "tail_s": tail_s}
     duration_ms = round(len(audio) * 1000 / rate)
-    vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt")
+    words = align.chapter_words(chapter, takes, cues, cache=cache, language=manuscript.language)
+    vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt", words=words)
     sync_map = sync.write_sync_map(
-        out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=mp3.name, duration_ms=duration_ms, cues=cues
+        out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=mp3.name, duration_ms=duration_ms, cues=cues,
+        words=words,
     )
+    sync.write_lrc(out_dir / f"{stem}.lrc", cues, title=chapter.title, album=manuscript.title,
+                   artist=manuscript.author, duration_ms=duration_ms, words=words)
     wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
     result = ChapterResult(
         number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
-        len(audio) / rate, len(chapter.segments), figures, stats, key, levels=levels,
+        len(audio) / rate, len(chapter.segments), figures, stats, key, levels=levels, loudness=loudness, qa=qa_report,
     )
     files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
@@ -173,16 +194,6 @@ def _voice_and_delivery_gain(
     voice = library[casting.voice_for(seg.speaker)]
     spoken = segment_voice(voice, seg, delivery)
     return voice.id, float(spoken.params.get("gain_db", 0.0)) - float(voice.params.get("gain_db", 0.0))
-
-
-@dataclass(frozen=True)
-class LevelledChapterReport(report.ChapterReport):
-    """A report.json chapter entry with the level matching's figures under "levels"."""
-
-    levels: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return super().to_dict() | {"levels": self.levels}
 
 
 def _read_stamp(path: Path, key: str, out_dir: Path) -> dict | None:
@@ -206,7 +217,7 @@ class Credits:
     def report(self) -> dict:
         """Return the report.json "credits" entry: file, duration, text and ACX figures of each."""
         return {kind: {"file": r.mp3, "title": r.title, "duration_s": round(r.duration_s, 3), "text": text,
-                       "acx": r.acx.to_dict()}
+                       "acx": r.acx.to_dict(), "qa": r.qa}
                 for kind, r, text in (("opening", self.opening, self.opening_text),
                                       ("closing", self.closing, self.closing_text))}
 
@@ -250,6 +261,7 @@ def produce_credits(
     voice_ids: Sequence[str] = (),
     lexicon: Lexicon | None = None,
     year: int | None = None,
+    qa: QaConfig | None = QaConfig(),
 ) -> Credits:
     """Render, master and write the opening and closing credits in the narrator's voice; reuse unchanged files."""
     narrator = library[casting.voice_for(NARRATOR)]
@@ -264,20 +276,21 @@ def produce_credits(
                                       ("closing", closing_number, f"{closing_number:02d}-closing-credits", total)):
         chapter = credits_chapter(kind, number, sentences[kind], manuscript.language)
         made[kind] = _produce_credits_track(chapter, stem, track, total, manuscript=manuscript, workspace=workspace,
-                                            casting=casting, library=library, tags=tags, lexicon=lexicon)
+                                            casting=casting, library=library, tags=tags, lexicon=lexicon, qa=qa)
     return Credits(made["opening"], made["closing"], " ".join(sentences["opening"]), " ".join(sentences["closing"]))
 
 
 def _produce_credits_track(
     chapter: Chapter, stem: str, track: int, total: int, *, manuscript: Manuscript, workspace: Workspace,
-    casting: Casting, library: dict[str, Voice], tags: album.AlbumTags, lexicon: Lexicon | None,
+    casting: Casting, library: dict[str, Voice], tags: album.AlbumTags, lexicon: Lexicon | None, qa: QaConfig | None,
 ) -> ChapterResult:
     takes, stats = render_chapter(chapter, casting=casting, library=library, cache=TakeCache(workspace.cache_dir),
-                                  lexicon=lexicon)
+                                  lexicon=lexicon, qa=qa, language=manuscript.language)
+    qa_report = chapter_qa(chapter, takes, qa=qa, language=manuscript.language, lexicon=lexicon)
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     recipe = {"version": STAMP_VERSION, "takes": [takes[s.id].key for s in chapter.segments], "stem": stem,
-              "chapter": chapter.to_dict(), "track": [track, total], "tags": _tag_facts(tags)}
+              "chapter": chapter.to_dict(), "track": [track, total], "tags": _tag_facts(tags), "qa": qa_report}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     stamp_path = work_dir / f"{stem}.json"
     stamp = _json_or_empty(stamp_path)
@@ -285,59 +298,74 @@ def _produce_credits_track(
     kept = (out_dir / result.get("mp3", "")).is_file() and Path(result.get("master_wav", "")).is_file()
     if stamp.get("key") == key and kept:
         log.info("%s unchanged since the last run; kept as they are", chapter.title.lower())
-        return ChapterResult.from_dict(result | {"stats": stats.__dict__, "reused": True})
+        return ChapterResult.from_dict(result | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
     rate = master.MASTER_SAMPLE_RATE_HZ
     audio = master.master(master.assemble_chapter(chapter, takes)[0], rate)
     mp3 = album.write_chapter_mp3(audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=track, total=total,
                                   tags=tags)
     wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
     result = ChapterResult(chapter.number, chapter.title, mp3.name, "", "", str(wav_path), len(audio) / rate,
-                           len(chapter.segments), acx.measure(audio, rate), stats, key)
+                           len(chapter.segments), acx.measure(audio, rate), stats, key, qa=qa_report)
     files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
 
 
 class M4bJob:
-    """The album's M4B, encoded chapter by chapter while later chapters still render.
+    """The album's M4B, its chapters encoded one by one (in the background) while later chapters still render.
 
-    Nothing is encoded while chapters come back unchanged from an earlier run; if every chapter
-    does and the M4B's stamp matches, the M4B on disk is kept as it is.
+    Each chapter's AAC part is kept under the chapter's stamp, so a re-run encodes only the chapters
+    that changed and joins the rest by stream copy; if every stamp matches, the M4B is kept as it is.
     """
 
-    def __init__(self, manuscript: Manuscript, workspace: Workspace, tags: album.AlbumTags):
+    def __init__(self, manuscript: Manuscript, workspace: Workspace, tags: album.AlbumTags,
+                 bitrate_kbps: int = album.M4B_BITRATE_KBPS):
+        self.bitrate_kbps = bitrate_kbps
         self.path = workspace.output_dir(manuscript.slug) / f"{manuscript.slug}.m4b"
-        self.stamp = workspace.cache_dir / "work" / manuscript.slug / "m4b.json"
+        self.work_dir = workspace.cache_dir / "work" / manuscript.slug
+        self.stamp = self.work_dir / "m4b.json"
         self.tags = tags
         self.results: list[ChapterResult] = []
-        self._encoder: album.M4bEncoder | None = None
+        self.encoded = 0  # parts encoded in this run (the rest came from earlier runs)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m4b")
+        self._jobs: list[Future] = []
+
+    def part(self, result: ChapterResult) -> Path:
+        return self.work_dir / "m4b" / f"{result.key}.{self.bitrate_kbps}k.m4a"
 
     def add(self, result: ChapterResult) -> None:
-        """Take the next chapter, in album order."""
+        """Take the next chapter, in album order; encode its part unless an earlier run did."""
         self.results.append(result)
-        if self._encoder is None and not result.reused:
-            self._start()
-        elif self._encoder is not None:
-            self._encoder.add_chapter(result.title, Path(result.master_wav))
-
-    def _start(self) -> None:
-        self._encoder = album.M4bEncoder(self.path, master.MASTER_SAMPLE_RATE_HZ, tags=self.tags)
-        for r in self.results:
-            self._encoder.add_chapter(r.title, Path(r.master_wav))
+        if not self.part(result).is_file():
+            self.encoded += 1
+            self._jobs.append(self._pool.submit(m4b.encode_part, Path(result.master_wav),
+                                                master.MASTER_SAMPLE_RATE_HZ, self.part(result), self.bitrate_kbps))
 
     def finish(self) -> Path:
-        """Return the finished M4B, encoding it now if no chapter has started it."""
+        """Return the finished M4B, joining the chapters' parts unless the M4B on disk already holds them."""
+        try:
+            for job in self._jobs:
+                job.result()
+        finally:
+            self._pool.shutdown(wait=True)
         key = hashlib.sha256(json.dumps([STAMP_VERSION, [r.key for r in self.results]]).encode()).hexdigest()
-        if self._encoder is None:
-            if self.path.is_file() and _json_or_empty(self.stamp).get("key") == key:
-                return self.path
-            self._start()
-        self._encoder.finish()
-        files.write_json(self.stamp, {"key": key})
+        if not (self.path.is_file() and _json_or_empty(self.stamp).get("key") == key):
+            m4b.assemble_m4b([self.part(r) for r in self.results], [r.title for r in self.results], self.path,
+                             tags=self.tags)
+            files.write_json(self.stamp, {"key": key})
+        self._prune()
         return self.path
 
+    def _prune(self) -> None:
+        """Delete parts no chapter stamp of this book names any more (edited chapters' old parts)."""
+        current = {_json_or_empty(p).get("key") for p in self.work_dir.glob("*.json")}
+        for part in (self.work_dir / "m4b").glob("*.m4a"):
+            if part.name.split(".")[0] not in current:
+                part.unlink(missing_ok=True)
+
     def abort(self) -> None:
-        if self._encoder is not None:
-            self._encoder.abort()
+        for job in self._jobs:
+            job.cancel()
+        self._pool.shutdown(wait=True)
 
 
 def _json_or_empty(path: Path) -> dict:
@@ -356,20 +384,26 @@ def finish_album(
     facts: dict,
     m4b_job: M4bJob | None = None,
     credits: Credits | None = None,
+    profile: Profile | None = None,
+    notes: dict[int, str] | None = None,
 ) -> dict[str, Path]:
-    """Write the M4B (or finish `m4b_job`, already fed the opening credits, `results`, the closing credits),
-    the read-along page and the report."""
+    """Write the M4B if `profile` delivers one (or finish `m4b_job`, already fed the opening credits, `results`,
+    the closing credits), the retail sample, the read-along page and the report; `notes` are split notes by chapter."""
     out_dir = workspace.output_dir(manuscript.slug)
+    profile = profile or get_profile(None)
     tracks = [credits.opening, *results, credits.closing] if credits else list(results)
-    failing = [(f"chapter {r.number}" if r in results else r.title, r) for r in tracks if not r.acx.passes]
-    if m4b_job is None:
-        m4b_job = M4bJob(manuscript, workspace, tags)
+    failing = [(r.title, r) for r in tracks if r not in results and not r.acx.passes]  # the credits; chapters below
+    if m4b_job is None and profile.m4b:
+        m4b_job = M4bJob(manuscript, workspace, tags, bitrate_kbps=profile.m4b_bitrate_kbps)
         for r in tracks:
             m4b_job.add(r)
-    m4b = m4b_job.finish()
+    m4b = m4b_job.finish() if profile.m4b else None
+    sample = retail.write_retail_sample(manuscript, results, out_dir, tags=tags, profile=profile,
+                                        stamp=workspace.cache_dir / "work" / manuscript.slug / "sample.json")
     chapters = {c.number: c for c in manuscript.chapters}
     pages = [
-        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1])
+        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1],
+                                          words=sync.read_sync_words(out_dir / r.sync))
         for r in results
     ]
     listen_page = listen.write_listen_page(
@@ -392,7 +426,7 @@ def finish_album(
         "voices": tags.voices,
         "language": manuscript.language,
         "source": manuscript.source,
-        "m4b": m4b.name,
+        "m4b": m4b.name if m4b else None,
         "epub": {"file": epub.name, "problems": epub_problems},
         "chapters": len(results),
         "duration_s": round(sum(r.duration_s for r in results), 3),
@@ -400,15 +434,20 @@ def finish_album(
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
     } | ({"credits": credits.report()} if credits else {})
-    reports = [LevelledChapterReport(r.number, r.title, r.mp3, r.duration_s, r.segments, r.acx, r.levels)
-               for r in results]
-    report_json, report_html = report.write_report(out_dir, book=book, chapters=reports)
-    if failing:
-        problems = "; ".join(f"{label}: {', '.join(r.acx.problems)}" for label, r in failing)
-        raise ComplianceError(f"{len(failing)} chapter(s) fail ACX checks ({problems}); see {report_html}")
+    reports = [retail.chapter_entry(r, profile, out_dir, (notes or {}).get(r.number, "")) for r in results]
+    delivery = retail.delivery_facts(profile, m4b=m4b, sample=sample, credits=credits is not None,
+                                     mp3s=[r.mp3 for r in tracks])
+    report_json, report_html = report.write_report(out_dir, book=book, chapters=reports, delivery=delivery)
+    problems = retail.failures(reports, delivery) + [f"{label}: {', '.join(r.acx.problems)}" for label, r in failing]
+    if problems:
+        count = sum(not c.passes for c in reports) + len(failing)
+        head = f"{count} chapter(s) fail ACX checks" if count else f"the album fails {profile.retailer}'s checks"
+        raise ComplianceError(f"{head} ({'; '.join(problems)}); see {report_html}")
     if epub_problems:
         raise ComplianceError(f"the read-along EPUB {epub} has {len(epub_problems)} problem(s): {epub_problems[0]}")
-    return {"m4b": m4b, "epub": epub, "listen": listen_page, "report": report_json, "report_html": report_html}
+    made = {"m4b": m4b, "sample": out_dir / sample["file"] if sample else None}
+    return {k: v for k, v in made.items() if v is not None} | {"epub": epub, "listen": listen_page,
+                                                                "report": report_json, "report_html": report_html}
 
 
 def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:

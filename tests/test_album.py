@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from stages.errors import StageError, UserError
 from stages.ffmpeg import decode_audio, run_ffmpeg
-from stages.package.album import AlbumTags, read_m4b_chapters, write_chapter_mp3, write_m4b
+from stages.package.album import AlbumTags, read_m4b_chapters, write_chapter_mp3
+from stages.package.m4b import write_m4b
 from stages.wav import write_wav
 
 RATE = 44100
@@ -82,6 +85,20 @@ def test_chapter_mp3_is_acx_format_with_tags_and_honest_length(tmp_path, tags):
     assert correlation(decoded, audio) > 0.99  # sample-aligned, same content
 
 
+def test_chapter_mp3_takes_a_profiles_bit_rate_and_refuses_one_mp3_lacks(tmp_path, tags):
+    from mutagen.mp3 import MP3, BitrateMode
+
+    path = write_chapter_mp3(voiced(2.0, seed=5), RATE, tmp_path / "hi.mp3", title="x", track=1, total=1, tags=tags,
+                             bitrate_kbps=256)
+    mp3 = MP3(path)
+    assert mp3.info.bitrate == pytest.approx(256000, rel=1e-4) and mp3.info.bitrate_mode == BitrateMode.CBR
+    assert set(frame_bitrates(path.read_bytes(), mp3.tags.size)) == {256}
+    with pytest.raises(UserError, match="100 kbps at 44100 Hz is not an MPEG-1 layer III format"):
+        write_chapter_mp3(voiced(1, 0), RATE, tmp_path / "odd.mp3", title="x", track=1, total=1, tags=tags,
+                          bitrate_kbps=100)
+    assert not (tmp_path / "odd.mp3").exists()
+
+
 def test_mp3_track_number_out_of_range_is_refused(tmp_path, tags):
     with pytest.raises(UserError, match="track 3 of 2"):
         write_chapter_mp3(voiced(1, 0), RATE, tmp_path / "x.mp3", title="x", track=3, total=2, tags=tags)
@@ -99,7 +116,10 @@ def test_m4b_has_brand_chapters_tags_and_length(tmp_path, tags):
     titles = ["Chapter 1", "Chapter 2: = ; # \\ odd characters", "\u7b2c\u4e09\u7ae0"]
     second = write_wav(tmp_path / "02.wav", chapters[1], RATE, float32=True)  # a chapter may come as its WAV
     path = write_m4b([chapters[0], second, chapters[2]], RATE, titles, tmp_path / "book.m4b", tags=tags)
-    starts = [0.0, 3.0, 7.5]
+    # each chapter is its own AAC part: 1024 priming samples, then its audio, padded to whole 1024-sample frames
+    frames = [math.ceil((c.size + 1024) / 1024) for c in chapters]
+    starts = [round(sum(frames[:i]) * 1024 / RATE, 3) for i in range(3)]
+    assert starts[1:] == pytest.approx([3.042, 7.570], abs=0.001)
 
     data = path.read_bytes()
     assert data[4:8] == b"ftyp" and data[8:12] == b"M4B "
@@ -120,12 +140,12 @@ def test_m4b_has_brand_chapters_tags_and_length(tmp_path, tags):
     assert mp4.tags["\u00a9wrt"] == ["Joe"] and mp4.tags["\u00a9gen"] == ["Audiobook"]
     assert bytes(mp4.tags["covr"][0]) == tags.cover
     assert (mp4.info.sample_rate, mp4.info.channels) == (44100, 1)
-    assert mp4.info.length == pytest.approx(9.75, abs=TOLERANCE_S)
+    assert 9.75 < mp4.info.length < 9.75 + 2 * 0.047  # each join adds at most a frame of priming and one of padding
 
     decoded = decode_audio(path, RATE)
-    whole = np.concatenate(chapters)
-    assert abs(decoded.size - whole.size) / RATE <= TOLERANCE_S
-    assert correlation(decoded, whole) > 0.95  # aligned: 1 ms off would drop this far lower
+    for i, chapter in enumerate(chapters):  # every chapter's audio begins 1024 samples (the priming) after its mark
+        at = sum(frames[:i]) * 1024 + 1024
+        assert correlation(decoded[at : at + chapter.size], chapter) > 0.95  # 1 ms off would drop this far lower
 
 
 def test_m4b_refuses_bad_chapter_lists(tmp_path, tags):
@@ -140,3 +160,17 @@ def test_m4b_refuses_bad_chapter_lists(tmp_path, tags):
     with pytest.raises(StageError, match="unsupported WAV encoding"):
         write_m4b([voiced(1, 0), eight_bit], RATE, ["One", "Two"], tmp_path / "b.m4b", tags=tags)
     assert not (tmp_path / "b.m4b").exists()
+
+
+def test_google_profile_m4b_is_encoded_above_its_minimum_bitrate(tmp_path, tags):
+    from stages import profiles
+    from stages.package.m4b import assemble_m4b, encode_part
+
+    google = profiles.get_profile("google")
+    quiet = np.concatenate([voiced(2.0, 5), np.zeros(RATE, np.float32)])  # speech with a pause, as chapters have
+    part = encode_part(quiet, RATE, tmp_path / "part.m4a", google.m4b_bitrate_kbps)
+    book = assemble_m4b([part], ["One"], tmp_path / "google.m4b", tags=tags)
+    check = profiles.album_checks(google, m4b=book)[0]
+    assert check["check"] == "M4B AAC bit rate" and check["passes"], check
+    default = assemble_m4b([encode_part(quiet, RATE, tmp_path / "80.m4a")], ["One"], tmp_path / "80.m4b", tags=tags)
+    assert not profiles.album_checks(google, m4b=default)[0]["passes"]  # the default 80 kbps is too low for Google

@@ -34,7 +34,7 @@ def test_sample_book_end_to_end_then_nothing_to_do(tmp_path, capsys, prefect_har
     assert [c["title"] for c in first["chapters"]] == ["Chapter I: Down the Rabbit-Hole", "Chapter II: The Pool of Tears"]
     assert first["synthesized"] > 30 and first["cached"] + first["synthesized"] == sum(c["segments"] for c in first["chapters"])
     album = Path(first["output"])
-    assert {p.suffix for p in album.iterdir()} == {".mp3", ".vtt", ".json", ".m4b", ".epub", ".html", ".jpg"}
+    assert {p.suffix for p in album.iterdir()} == {".mp3", ".vtt", ".lrc", ".json", ".m4b", ".epub", ".html", ".jpg"}
     assert not [p for p in album.iterdir() if ".part" in p.name]
     cover = (tmp_path / "manuscripts" / first["slug"] / "cover.jpg").read_bytes()
     assert cover[:2] == b"\xff\xd8" and (album / "cover.jpg").read_bytes() == cover

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.align import SegmentWords, WordTiming
 from stages.errors import UserError
 from stages.model import Chapter, Cue, Paragraph, Segment
 from stages.package.listen import ListenChapter, render_listen_page, write_listen_page
@@ -65,13 +66,23 @@ def _write_wav(path, seconds):
         w.writeframes(pcm.tobytes())
 
 
-def _build_album(folder: Path) -> Path:
+# word timings for two of chapter 1's sentences; the others are timed as whole sentences only
+WORDS = {
+    "c01-p0002-s02": SegmentWords("engine", (WordTiming("Nobody", 2150, 2500), WordTiming("answered", 2550, 2850))),
+    "c01-p0003-s01": SegmentWords("asr", tuple(WordTiming(*w) for w in (
+        ("The", 3000, 3100), ("clock", 3120, 3350), ("struck", 3370, 3500), ("the", 3550, 3600),
+        ("fire", 3610, 3700), ("crackled", 3700, 3790),
+    ))),
+}
+
+
+def _build_album(folder: Path, words=None) -> Path:
     ch1, cues1 = _chapter(1, "Chapter I", CH1)
     ch2, cues2 = _chapter(2, "Chapter II", CH2)
     _write_wav(folder / "01 - Chapter I.wav", CH1_SECONDS)
     _write_wav(folder / "02 - Chapter II.wav", CH2_SECONDS)
     chapters = [
-        ListenChapter.from_chapter(ch1, "01 - Chapter I.wav", cues1),
+        ListenChapter.from_chapter(ch1, "01 - Chapter I.wav", cues1, words=words),
         ListenChapter.from_chapter(ch2, "02 - Chapter II.wav", cues2),
     ]
     return write_listen_page(
@@ -121,6 +132,20 @@ def test_page_html_escapes_text_and_carries_timings(tmp_path):
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
     first_paragraph = doc.xpath("//p[span]")[0].text_content()
     assert first_paragraph == "“Is 3 < 4 & is <b>this</b> bold?” she asked. Nobody answered."
+
+
+def test_timed_words_are_spans_inside_their_sentence(tmp_path):
+    from lxml import html as lxml_html
+
+    doc = lxml_html.fromstring(_build_album(tmp_path, WORDS).read_text(encoding="utf-8"))
+    words = doc.xpath("//span[@class='w']")
+    assert [(w.text, int(w.get("data-start")), int(w.get("data-end"))) for w in words] == [
+        (w.text, w.start_ms, w.end_ms) for seg in WORDS.values() for w in seg.words
+    ]
+    assert {w.getparent().get("id") for w in words} == set(WORDS)
+    sentence = doc.get_element_by_id("c01-p0003-s01")
+    assert sentence.text_content() == "The clock struck; the fire crackled."  # the text is unchanged around the spans
+    assert doc.get_element_by_id("c01-p0003-s02").xpath(".//span") == []  # sentence level only: no word spans
 
 
 def test_chinese_sentences_join_without_spaces():
@@ -314,3 +339,41 @@ def test_highlight_scrolls_into_view_but_leaves_a_scrolling_reader_alone(browser
     finally:
         page.close()
         server.shutdown()
+
+
+JS_WORD = "() => Array.from(document.querySelectorAll('.w.on'), e => e.textContent)"
+
+
+@pytest.mark.browser
+def test_the_spoken_word_is_highlighted(browser, tmp_path):
+    _build_album(tmp_path, WORDS)
+    server = _serve(tmp_path)
+    page = browser.new_page()
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/listen.html")
+        page.wait_for_function("document.getElementById('audio').readyState >= 1")
+        page.evaluate(JS_SEEK, 2.6)  # inside "answered"
+        assert page.evaluate(JS_ACTIVE) == ["c01-p0002-s02"] and page.evaluate(JS_WORD) == ["answered"]
+        page.evaluate(JS_SEEK, 3.4)
+        assert page.evaluate(JS_ACTIVE) == ["c01-p0003-s01"] and page.evaluate(JS_WORD) == ["struck"]
+        page.evaluate(JS_SEEK, 4.2)  # a sentence without word timings: lit as a whole, no word
+        assert page.evaluate(JS_ACTIVE) == ["c01-p0003-s02"] and page.evaluate(JS_WORD) == []
+
+        page.evaluate(JS_WATCH_SEEK)
+        page.click("#c01-p0003-s01 .w >> text=clock")  # a word: play from that word
+        page.wait_for_function("window.seekedAt !== null", timeout=5000)
+        assert abs(page.evaluate("window.seekedAt") * 1000 - 3120) <= SEEK_TOLERANCE_MS
+        assert page.evaluate(JS_WORD) == ["clock"]
+        # playing on, the highlight moves from word to word by itself
+        page.wait_for_function(
+            "['struck', 'the', 'fire', 'crackled'].includes((document.querySelector('.w.on') || {}).textContent)",
+            timeout=5000,
+        )
+        assert page.evaluate(JS_ACTIVE) == ["c01-p0003-s01"]
+    finally:
+        page.close()
+        server.shutdown()
+    assert errors == []

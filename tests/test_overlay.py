@@ -16,9 +16,10 @@ from stages.cast import cast, load_library
 from stages.ingest import ingest
 from stages.model import Workspace
 from stages.package.overlay import ACTIVE_CLASS, check_overlays, parse_clock, write_overlay_epub
-from stages.package.sync import read_sync_map
+from stages.package.sync import parse_lrc, read_sync_map, read_sync_words, vtt_word_starts
 
-NS = {"opf": "http://www.idpf.org/2007/opf", "smil": "http://www.w3.org/ns/SMIL", "x": "http://www.w3.org/1999/xhtml"}
+NS = {"opf": "http://www.idpf.org/2007/opf", "smil": "http://www.w3.org/ns/SMIL", "x": "http://www.w3.org/1999/xhtml",
+      "epub": "http://www.idpf.org/2007/ops"}
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +79,32 @@ def test_text_spans_and_clips_follow_the_sync_maps(book):
             item = opf.find(f"opf:manifest/opf:item[@id='{chapter.id}']", NS)
             assert item.get("media-overlay") == f"mo-{chapter.id}"
             page = etree.fromstring(z.read(f"OEBPS/{chapter.id}.xhtml"))
-            spans = page.findall(".//x:span", NS)
-            assert [(s.get("id"), s.text) for s in spans] == [(s.id, s.text) for s in chapter.segments]
+            spans = page.xpath("//x:p/x:span | //x:h2/x:span", namespaces=NS)  # one per segment, words inside
+            assert [(s.get("id"), "".join(s.itertext())) for s in spans] == [(s.id, s.text) for s in chapter.segments]
             assert len(page.findall(".//x:p", NS)) == sum(1 for p in chapter.paragraphs if p.kind == "text")
-            pars = etree.fromstring(z.read(f"OEBPS/{chapter.id}.smil")).findall(".//smil:par", NS)
+            ids = {e.get("id") for e in page.iter()}
+            entries = etree.fromstring(z.read(f"OEBPS/{chapter.id}.smil")).find(".//smil:body/smil:seq", NS)
             facts, cues = read_sync_map(album_dir / result.sync)
-            assert [p.find("smil:text", NS).get("src") for p in pars] == [f"{chapter.id}.xhtml#{c.id}" for c in cues]
-            clips = [(parse_clock(a.get("clipBegin")), parse_clock(a.get("clipEnd")))
-                     for a in (p.find("smil:audio", NS) for p in pars)]
+            words = read_sync_words(album_dir / result.sync)
+            refs = [e.find("smil:text", NS).get("src") if e.tag.endswith("par") else e.get(f"{{{NS['epub']}}}textref")
+                    for e in entries]
+            assert refs == [f"{chapter.id}.xhtml#{c.id}" for c in cues]
+            clips = []
+            for entry, cue in zip(entries, cues):
+                pars = [entry] if entry.tag.endswith("par") else entry.findall("smil:par", NS)
+                word_clips = [(parse_clock(a.get("clipBegin")), parse_clock(a.get("clipEnd")))
+                              for a in (p.find("smil:audio", NS) for p in pars)]
+                assert all(a[1] == b[0] for a, b in zip(word_clips, word_clips[1:]))
+                clips.append((word_clips[0][0], word_clips[-1][1]))
+                if entry.tag.endswith("seq"):  # timed word by word: a clip per word, cut where each word starts
+                    timed = words[cue.id].words
+                    assert words[cue.id].source == "engine" and len(pars) == len(timed)
+                    targets = [p.find("smil:text", NS).get("src").split("#")[1] for p in pars]
+                    assert all(t in ids for t in targets)
+                    shown = [page.xpath(f"//*[@id='{t}']")[0].text for t in targets]
+                    assert shown == [w.text for w in timed]
+                    assert [round(b) for b, _ in word_clips[1:]] == [w.start_ms for w in timed[1:]]
+            assert sum(1 for e in entries if e.tag.endswith("seq")) >= len(cues) - 2  # headings may be one word
             assert clips[0][0] == 0 and all(a[1] == b[0] for a, b in zip(clips, clips[1:]))
             assert all(begin <= c.start_ms and c.end_ms <= end for (begin, end), c in zip(clips, cues))
             length_ms = mutagen.mp3.MP3(album_dir / result.mp3).info.length * 1000
@@ -94,6 +113,26 @@ def test_text_spans_and_clips_follow_the_sync_maps(book):
             assert re.fullmatch(r"0:\d\d:\d\d\.\d{3}", declared) and abs(parse_clock(declared) - clips[-1][1]) < 0.5
         sum_ms = sum(r.duration_s for r in results) * 1000
         assert abs(parse_clock(total.text) - sum_ms) < 20
+
+
+def test_produced_chapters_carry_word_timings_in_every_transcript(book):
+    _, album_dir, results, _ = book
+    for result in results:
+        _, cues = read_sync_map(album_dir / result.sync)
+        words = read_sync_words(album_dir / result.sync)
+        assert all(words[c.id].source == "engine" for c in cues)  # Piper timed every word as it spoke
+        lines = parse_lrc(album_dir / result.sync.replace(".sync.json", ".lrc"))
+        assert [(start, text) for start, text, _ in lines] == [
+            (round(c.start_ms, -1), " ".join(c.text.split())) for c in cues
+        ]
+        assert [[w for w, _ in line[2]] for line in lines] == [
+            [round(w.start_ms, -1) for w in words[c.id].words] for c in cues
+        ]
+        inline = vtt_word_starts(album_dir / result.vtt)
+        for cue in cues:
+            timed = words[cue.id].words
+            assert all(cue.start_ms <= w.start_ms <= w.end_ms <= cue.end_ms for w in timed)
+            assert [start for start, _ in inline[cue.id]] == [w.start_ms for w in timed if w.start_ms > cue.start_ms]
 
 
 def _rewrite(src, dst, edit):
@@ -111,19 +150,19 @@ def test_broken_overlays_are_reported(book, tmp_path):
     ms, _, results, epub = book
     first = ms.chapters[0]
     gone = first.segments[3].id
-    late = f'clipEnd="{results[0].duration_s + 2:.3f}s"/></par>\n</seq>'
+    late = f'clipEnd="{results[0].duration_s + 2:.3f}s"'
 
     def break_it(name, text):
         if name == f"OEBPS/{first.id}.xhtml":
             return text.replace(f'id="{gone}"', 'id="elsewhere"')
         if name == f"OEBPS/{first.id}.smil":  # the last clip now runs 2 s past the end of the audio
-            text, n = re.subn(r'clipEnd="[0-9.]+s"/></par>\n</seq>', late, text)
+            text, n = re.subn(r'clipEnd="[0-9.]+s"(?!.*clipEnd)', late, text, flags=re.S)
             assert n == 1
         return text
 
     problems = check_overlays(_rewrite(epub, tmp_path / "broken.epub", break_it))
     assert any(f"#{gone}, which is not an id in OEBPS/{first.id}.xhtml" in p for p in problems), problems
-    last = f"par 'par-{first.segments[-1].id}' clip"
+    last = f"par 'par-{first.segments[-1].id}"  # the segment's last word's clip
     assert any(last in p and "is outside OEBPS/audio/01.mp3" in p for p in problems)
     assert any(f"overlay mo-{first.id} declares" in p for p in problems)  # clips now sum to 2 s more
     assert any(p.startswith("the book declares") for p in problems)  # ... and so does the whole book

@@ -1,6 +1,7 @@
 """A small real book through every stage, without Prefect: files read back and checked."""
 
 import json
+import re
 
 import mutagen.mp3
 import mutagen.mp4
@@ -76,12 +77,13 @@ def test_m4b_has_a_marker_per_chapter(album):
     tracks = [credits.opening, *results, credits.closing]  # 2 chapters + 2 credits
     marks = read_m4b_chapters(paths["m4b"])
     assert [t for t, _ in marks] == ["Opening Credits", *(r.title for r in results), "Closing Credits"]
-    assert marks[0][1] == 0 and abs(marks[1][1] - credits.opening.duration_s) < 0.030
-    assert abs(marks[2][1] - credits.opening.duration_s - results[0].duration_s) < 0.030
+    join = 2 * 1024 / 44100  # each chapter is its own AAC part: a join adds its priming and at most a frame of padding
+    assert marks[0][1] == 0 and 0 <= marks[1][1] - credits.opening.duration_s < join
+    assert 0 <= marks[2][1] - credits.opening.duration_s - results[0].duration_s < 2 * join
     mp4 = mutagen.mp4.MP4(paths["m4b"])
     assert mp4.tags["stik"] == [2] and mp4.tags["\xa9alb"] == ["Pride and Prejudice"]
     assert paths["m4b"].read_bytes()[8:12] == b"M4B "
-    assert abs(mp4.info.length - sum(r.duration_s for r in tracks)) < 0.050
+    assert 0 <= mp4.info.length - sum(r.duration_s for r in tracks) < 3 * join
 
 
 def test_report_holds_passing_acx_figures(album):
@@ -92,8 +94,12 @@ def test_report_holds_passing_acx_figures(album):
         acx = ch["acx"]
         assert -21 <= acx["rms_dbfs"] <= -19 and acx["peak_dbfs"] <= -3.0
         assert -90 <= acx["noise_floor_dbfs"] <= -60 and acx["passes"]
+        qa = ch["qa"]  # every take heard back by the bundled Whisper, failing ones retaken or flagged
+        assert qa["asr"].startswith("whisper-tiny.en") and (qa["not_checked"], qa["checked"]) == (0, ch["segments"])
+        assert qa["passed"] + len(qa["flagged"]) == qa["checked"] and 0 <= qa["wer"] <= 0.10
     page = (ws.output_dir(ms.slug) / "listen.html").read_text()
-    assert "It is a truth universally acknowledged" in page and results_files_linked(page, report)
+    shown = re.sub(r"<span[^>]*>|</span>", "", page)  # each timed word is a span of its own
+    assert "It is a truth universally acknowledged" in shown and results_files_linked(page, report)
 
 
 def results_files_linked(page: str, report: dict) -> bool:
@@ -110,6 +116,7 @@ def test_second_run_synthesizes_nothing_and_keeps_files(album):
     assert sum(r.stats.synthesized for r in again) == 0
     assert sum(r.stats.cached for r in again) == len(ms.segments)
     assert [r.acx for r in again] == [r.acx for r in results]
+    assert [r.qa for r in again] == [r.qa for r in results] and sum(r.stats.asr_s for r in again) == 0  # not re-heard
     assert {r.mp3: (ws.output_dir(ms.slug) / r.mp3).stat().st_mtime_ns for r in again} == before
 
 

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
+import unicodedata
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -46,6 +48,10 @@ LENGTH_RESPONSE = (
     (0.95, 0.981), (1.00, 1.000), (1.05, 1.017), (1.10, 1.037), (1.15, 1.066), (1.20, 1.101), (1.25, 1.144),
     (1.30, 1.190), (1.35, 1.237), (1.40, 1.283), (1.45, 1.329), (1.50, 1.374), (1.55, 1.417), (1.60, 1.458),
 )
+MAX_ALIGNMENT_CELLS = 16_000_000  # phonemes expected x heard (about 130 MB of table): past it, no engine timings
+WORD_PHONEME_CACHE_SIZE = 50_000  # words whose espeak phonemes are kept, per process
+_WORD_PHONEMES: dict[tuple[str, str], tuple[str, ...]] = {}
+_PHONEME_BLOCK = re.compile(r"\[\[.*?\]\]")  # phonemes given as they are (a lexicon's IPA)
 GAIN_PEAK_CEILING = 0.98  # a positive gain_db is cut back so no sample passes this; never clipped
 
 
@@ -109,12 +115,24 @@ class PiperEngine:
         return ";".join(parts)
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        return self._synthesize(text, voice, timed=False)[0]
+
+    def synthesize_timed(self, text: str, voice: Voice) -> tuple[np.ndarray, list[dict] | None]:
+        """Return the take and where each word of `text` falls in it ({"word", "start_s", "end_s"}).
+
+        The times come from the model's own phoneme durations, so they hold for the audio as made;
+        None when the model cannot give them (no `onnx` package to expose them).
+        """
+        return self._synthesize(text, voice, timed=True)
+
+    def _synthesize(self, text: str, voice: Voice, *, timed: bool) -> tuple[np.ndarray, list[dict] | None]:
         from piper import SynthesisConfig
 
         if not text or not text.strip():
             raise UserError(f"Piper was asked to speak empty text with voice {voice.id!r}; a segment must contain "
                             "words (fix the manuscript, or the lexicon entry that emptied it)")
         params = voice.params
+        words = None
         with self._voice(params.get("model", BUNDLED_MODEL)) as pv:
             length_scale = params.get("length_scale")
             if "length_ratio" in params:  # relative to the voice's length_scale, or the model's own default
@@ -126,20 +144,26 @@ class PiperEngine:
                 normalize_audio=False,  # mastering sets the level; per-sentence peak normalising makes it jump
             )
             self.sample_rate = pv.config.sample_rate
-            chunks = [c.audio_float_array for c in pv.synthesize(text, cfg)]
-        audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+            chunks = list(pv.synthesize(text, cfg, include_alignments=timed))
+            if timed:
+                words = word_times(pv, text, chunks)
+        audio = np.concatenate([c.audio_float_array for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
         gain_db = float(params.get("gain_db", 0.0))
-        if _reshapes(params) and audio.size:
+        if _reshapes(params) and audio.size:  # Praat keeps the duration, so the word times stay valid
             before, audio = audio, reshape_voice(audio, self.sample_rate, params)
             if any(k in params for k in DELIVERY_KEYS):  # a delivered line keeps the level Piper gave it, so
                 gain_db += _level_db(before) - _level_db(audio)  # gain_db is heard as set (Praat moves it ±1 dB)
         if gain_db and audio.size:
             audio = apply_gain(audio, gain_db)
-        return audio.astype(np.float32)
+        return audio.astype(np.float32), words
 
 
 def _load_voice(model: str):
-    """Return a PiperVoice for `model` whose onnxruntime session runs on one thread."""
+    """Return a PiperVoice for `model` whose onnxruntime session runs on one thread.
+
+    The session is built from the model with its phoneme durations marked as a second output when
+    the `onnx` package is there, so the same run gives the audio (unchanged) and the word timings.
+    """
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
@@ -148,8 +172,89 @@ def _load_voice(model: str):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(onnx), sess_options=options, providers=["CPUExecutionProvider"])
+    source = _timed_model(onnx) or str(onnx)
+    session = onnxruntime.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
     return PiperVoice(session=session, config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))))
+
+
+@lru_cache(maxsize=2)
+def _timed_model(onnx_path: Path) -> bytes | None:
+    """Return the model with its phoneme durations exposed (serialized), or None without the `onnx` package."""
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+    except ImportError:
+        log.warning("the onnx package is missing: Piper gives no word timings (pip install onnx); "
+                    "speech recognition times the words instead")
+        return None
+    proto = onnx.load(str(onnx_path))
+    try:
+        add_alignment_output(proto)
+    except ValueError as e:  # already exposed, or a model without the durations tensor
+        log.debug("Piper model %s kept as it is for alignments: %s", onnx_path, e)
+    return proto.SerializeToString()
+
+
+def word_times(pv, text: str, chunks: list) -> list[dict] | None:
+    """Return each word of `text` (stages.align.tokens) with its start and end in seconds, from Piper's alignments.
+
+    espeak turns the text into phonemes per sentence; each word's own phonemes (espeak on the word
+    alone) are matched to that stream by edit distance, so words espeak runs together ("of a")
+    still get their own share. None when the model gave no alignments.
+    """
+    from stages.align import edit_alignment, fill_gaps, tokens
+
+    stream: list[tuple[str, int, int]] = []  # (phoneme, first sample, end sample) of the take
+    at = 0
+    for chunk in chunks:
+        if chunk.phoneme_alignments is None:
+            return None
+        for a in chunk.phoneme_alignments:
+            if _is_word_phoneme(a.phoneme):
+                stream.append((a.phoneme, at, at + int(a.num_samples)))
+            at += int(a.num_samples)
+    words = tokens(text)
+    blocks = [m.span() for m in _PHONEME_BLOCK.finditer(text)]
+    expected: list[tuple[str, int]] = []  # (phoneme, index of its word)
+    for k, tok in enumerate(words):
+        raw = any(a <= tok.start < b for a, b in blocks)
+        expected += [(p, k) for p in _phonemes(pv, tok.text, raw=raw)]
+    times: list[tuple[float, float] | None] = [None] * len(words)
+    rate = float(pv.config.sample_rate)
+    if len(stream) * len(expected) > MAX_ALIGNMENT_CELLS:
+        log.info("%d phonemes are too many to match word by word; speech recognition times the words", len(stream))
+        return None
+    if stream and expected:
+        ids = {p: n for n, p in enumerate({p for p, _ in expected} | {p for p, _, _ in stream})}
+        said = np.array([ids[p] for p, _ in expected])
+        heard = np.array([ids[p] for p, _, _ in stream])
+        for i, j in edit_alignment((said[:, None] != heard[None, :]).astype(np.float64)):
+            if i is None or j is None:
+                continue
+            k, (_, first, end) = expected[i][1], stream[j]
+            a, b = times[k] or (first / rate, end / rate)
+            times[k] = (min(a, first / rate), max(b, end / rate))
+    filled = fill_gaps(times, [len(t.text) for t in words], (0.0, at / rate))
+    return [{"word": t.text, "start_s": round(a, 4), "end_s": round(b, 4)} for t, (a, b) in zip(words, filled)]
+
+
+def _is_word_phoneme(phoneme: str) -> bool:
+    """Return True for a phoneme that is part of a word: not a space, sentence marker or punctuation."""
+    from piper.const import BOS, EOS
+
+    return phoneme not in (" ", BOS, EOS) and not unicodedata.category(phoneme[:1] or " ").startswith(("P", "Z"))
+
+
+def _phonemes(pv, word: str, *, raw: bool = False) -> tuple[str, ...]:
+    """Return the phonemes espeak gives `word` said alone (`raw`: the word is phonemes, from a `[[ ]]` block)."""
+    if raw:
+        return tuple(p for p in word if _is_word_phoneme(p))
+    key = (pv.config.espeak_voice, word)
+    if key not in _WORD_PHONEMES:
+        if len(_WORD_PHONEMES) > WORD_PHONEME_CACHE_SIZE:
+            _WORD_PHONEMES.clear()
+        _WORD_PHONEMES[key] = tuple(p for s in pv.phonemize(word) for p in s if _is_word_phoneme(p))
+    return _WORD_PHONEMES[key]
 
 
 def reshape_voice(audio: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:

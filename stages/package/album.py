@@ -26,6 +26,8 @@ MP3_BITRATE_KBPS = 192  # ACX: constant bit rate, 192 kbps or more, 44.1 kHz
 M4B_SAMPLE_RATE_HZ = 44100
 M4B_BITRATE_KBPS = 80  # mono AAC-LC speech
 M4B_AAC_CODER = "fast"  # about 4x faster than ffmpeg's "twoloop", and clean at 80 kbps mono
+MPEG1_L3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)  # the CBR rates MPEG-1 layer III has
+MPEG1_RATES_HZ = (32000, 44100, 48000)
 LAME_TAG_VERSION = b"LAME3.100"  # the libmp3lame release ffmpeg links (the current one since 2017)
 LAME_VBR_METHOD_CBR = 1
 LAME_TAG_BYTES = 36
@@ -63,18 +65,22 @@ def _pcm(audio: np.ndarray, what: str) -> np.ndarray:
 
 
 def write_chapter_mp3(
-    audio: np.ndarray, sample_rate: int, path: Path, *, title: str, track: int, total: int, tags: AlbumTags
+    audio: np.ndarray, sample_rate: int, path: Path, *, title: str, track: int, total: int, tags: AlbumTags,
+    bitrate_kbps: int = MP3_BITRATE_KBPS, rate_hz: int = MP3_SAMPLE_RATE_HZ,
 ) -> Path:
-    """Write one chapter as a tagged 44.1 kHz mono 192 kbps CBR MP3 at `path`; return the path."""
+    """Write one chapter as a tagged mono CBR MP3 (44.1 kHz, 192 kbps unless told) at `path`; return the path."""
     if not 1 <= track <= total:
         raise UserError(f"{path}: track {track} of {total} is out of range; number chapters from 1")
+    if bitrate_kbps not in MPEG1_L3_KBPS or rate_hz not in MPEG1_RATES_HZ:
+        raise UserError(f"{path}: {bitrate_kbps} kbps at {rate_hz} Hz is not an MPEG-1 layer III format; "
+                        f"choose kbps from {MPEG1_L3_KBPS} and a rate from {MPEG1_RATES_HZ}")
     pcm = _pcm(audio, f"MP3 {path}")
-    args = ["-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{MP3_BITRATE_KBPS}k", "-abr", "0"]
-    args += ["-ar", str(MP3_SAMPLE_RATE_HZ), "-ac", "1", "-id3v2_version", "0", "-write_id3v1", "0"]
+    args = ["-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-abr", "0"]
+    args += ["-ar", str(rate_hz), "-ac", "1", "-id3v2_version", "0", "-write_id3v1", "0"]
     args += ["-write_xing", "1", "-f", "mp3"]  # the Xing/LAME frame carries encoder delay and padding
     with files.atomic_path(path) as tmp:
         encode_pcm([pcm], sample_rate, [*args, str(tmp)], f"encode chapter {track} to MP3 {path}")
-        _mark_lame_tag(tmp)
+        _mark_lame_tag(tmp, bitrate_kbps)
         _tag_mp3(tmp, title=title, track=track, total=total, tags=tags)
     return Path(path)
 
@@ -89,7 +95,7 @@ def _crc16(data: bytes) -> int:
     return crc
 
 
-def _mark_lame_tag(path: Path) -> None:
+def _mark_lame_tag(path: Path, bitrate_kbps: int = MP3_BITRATE_KBPS) -> None:
     """Label the Info frame's encoder-delay tag as LAME's (the encoder it describes), CBR, with a fresh CRC.
 
     ffmpeg fills in LAME's tag layout (delay, padding, length) but signs it "Lavc", and readers such as
@@ -109,7 +115,7 @@ def _mark_lame_tag(path: Path) -> None:
             return
         frame[tag : tag + 9] = LAME_TAG_VERSION
         frame[tag + 9] = (frame[tag + 9] & 0xF0) | LAME_VBR_METHOD_CBR
-        frame[tag + 20] = min(MP3_BITRATE_KBPS, 255)  # the CBR bitrate byte
+        frame[tag + 20] = min(bitrate_kbps, 255)  # the CBR bitrate byte
         crc_at = tag + LAME_TAG_BYTES - 2
         frame[crc_at : crc_at + 2] = b"\0\0"
         frame[crc_at : crc_at + 2] = _crc16(frame[:LAME_TAG_CRC_BYTES]).to_bytes(2, "big")
@@ -173,74 +179,6 @@ def _chapter_length(audio: np.ndarray | Path, sample_rate: int, what: str) -> in
         found = f"{info.frames} samples at {info.sample_rate} Hz"
         raise StageError(f"{what}: {audio} holds {found}; expected audio at {sample_rate} Hz (re-master the chapter)")
     return info.frames
-
-
-class M4bEncoder:
-    """Encodes an M4B chapter by chapter as each becomes ready, so encoding overlaps rendering.
-
-    The AAC stream is encoded once, continuously (no gap or priming at chapter joins); `finish`
-    then adds the chapter marks, brand and tags in a quick stream copy.
-    """
-
-    def __init__(self, path: Path, sample_rate: int, *, tags: AlbumTags):
-        self.path, self.sample_rate, self.tags = Path(path), sample_rate, tags
-        self.titles: list[str] = []
-        self.lengths: list[int] = []
-        self._scratch = tempfile.TemporaryDirectory(prefix="m4b-")
-        self._audio = Path(self._scratch.name) / "audio.m4a"
-        args = ["-c:a", "aac", "-aac_coder", M4B_AAC_CODER, "-b:a", f"{M4B_BITRATE_KBPS}k"]
-        args += ["-ar", str(M4B_SAMPLE_RATE_HZ), "-ac", "1", "-f", "mp4", str(self._audio)]
-        self._encoder = PcmEncoder(sample_rate, args, f"encode the M4B {path}")
-
-    def add_chapter(self, title: str, audio: np.ndarray | Path) -> None:
-        """Append one chapter: its samples, or its mastered mono WAV (read only now)."""
-        what = f"M4B {self.path} chapter {len(self.titles) + 1} ({title!r})"
-        self.lengths.append(_chapter_length(audio, self.sample_rate, what))
-        self.titles.append(title)
-        self._encoder.write(read_wav(Path(audio))[0] if isinstance(audio, (str, Path)) else np.asarray(audio, np.float32))
-
-    def finish(self) -> Path:
-        """Write the M4B with a chapter mark at each chapter's first sample; return its path."""
-        try:
-            self._encoder.close()
-            meta = files.write_text(Path(self._scratch.name) / "chapters.txt",
-                                    _chapter_metadata(self.lengths, self.titles, self.sample_rate))
-            args = ["-i", str(self._audio), "-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_metadata", "1"]
-            args += ["-map_chapters", "1", "-c", "copy", "-metadata:s:a:0", f"language={_iso639_2(self.tags.language)}"]
-            args += ["-movflags", "+faststart", "-brand", "M4B ", "-f", "ipod"]
-            with files.atomic_path(self.path) as tmp:
-                run_ffmpeg([*args, str(tmp)], f"add chapter marks to the M4B {self.path}")
-                _tag_m4b(tmp, self.tags)
-        finally:
-            self._scratch.cleanup()
-        return self.path
-
-    def abort(self) -> None:
-        """Stop encoding and leave nothing behind."""
-        self._encoder.abort()
-        self._scratch.cleanup()
-
-
-def write_m4b(
-    chapter_audio: list[np.ndarray | Path], sample_rate: int, titles: list[str], path: Path, *, tags: AlbumTags
-) -> Path:
-    """Write the book as one AAC M4B with a chapter mark at each chapter's first sample; return the path.
-
-    A chapter is its samples, or the path of its mastered mono WAV (read only while it streams to the
-    encoder, so a long book never sits in memory whole).
-    """
-    if not chapter_audio or len(chapter_audio) != len(titles):
-        raise UserError(f"{path}: {len(chapter_audio)} chapters of audio but {len(titles)} titles; give one title each")
-    for i, (a, t) in enumerate(zip(chapter_audio, titles)):  # check every chapter before encoding any
-        _chapter_length(a, sample_rate, f"M4B {path} chapter {i + 1} ({t!r})")
-    encoder = M4bEncoder(path, sample_rate, tags=tags)
-    try:
-        for audio, title in zip(chapter_audio, titles):
-            encoder.add_chapter(title, audio)
-    except BaseException:
-        encoder.abort()
-        raise
-    return encoder.finish()
 
 
 def _tag_m4b(path: Path, tags: AlbumTags) -> None:

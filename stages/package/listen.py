@@ -1,20 +1,25 @@
 """The read-along page: one self-contained HTML file that plays the album and highlights each sentence.
 
+Where a segment's words are timed (the sync map's "words"), each word is its own span and the
+spoken word is highlighted too; segments without word timings are highlighted as whole sentences.
+
 The page references the chapter audio files by relative path, so it works from the album folder,
 opened from disk or served by any static web server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from stages import files
-from stages.package import templates
+from stages.align import SegmentWords
 from stages.errors import UserError
 from stages.model import NARRATOR, Chapter, Cue
+from stages.package import templates
+from stages.package.sync import word_offsets
 
 TEMPLATE_FILE = "listen.html"
 DEFAULT_LANGUAGE = "en"
@@ -31,9 +36,12 @@ class ListenChapter:
     audio_file: str  # relative to the page, e.g. "01 - Chapter I.mp3"
     paragraphs: Sequence[Sequence[Cue]]  # the book's paragraphs, each a list of its segments' cues
     kinds: Sequence[str] = ()  # paragraph kinds ("text", "heading", "verse", "scene_break"); empty: all text
+    words: Mapping[str, SegmentWords] = field(default_factory=dict)  # by cue id; a cue without: sentence only
 
     @classmethod
-    def from_chapter(cls, chapter: Chapter, audio_file: str, cues: Sequence[Cue]) -> ListenChapter:
+    def from_chapter(
+        cls, chapter: Chapter, audio_file: str, cues: Sequence[Cue], words: Mapping[str, SegmentWords] | None = None
+    ) -> ListenChapter:
         """Return the chapter with `cues` grouped by the chapter's paragraphs (cue.id == segment.id)."""
         by_id = {c.id: c for c in cues}
         known = {s.id for s in chapter.segments}
@@ -50,7 +58,7 @@ class ListenChapter:
             if group or para.kind == "scene_break":
                 paragraphs.append(group)
                 kinds.append(para.kind)
-        return cls(chapter.number, chapter.title, audio_file, paragraphs, tuple(kinds))
+        return cls(chapter.number, chapter.title, audio_file, paragraphs, tuple(kinds), dict(words or {}))
 
 
 def _audio_url(audio_file: str) -> str:
@@ -58,9 +66,26 @@ def _audio_url(audio_file: str) -> str:
     return "/".join(quote(part) for part in Path(audio_file).as_posix().split("/"))
 
 
-def _cue_view(cue: Cue) -> dict[str, object]:
+def _cue_view(cue: Cue, words: SegmentWords | None = None) -> dict[str, object]:
     speaker = "" if cue.speaker in ("", NARRATOR) else cue.speaker
-    return {"id": cue.id, "text": cue.text, "speaker": speaker, "start": cue.start_ms, "end": cue.end_ms}
+    view = {"id": cue.id, "text": cue.text, "speaker": speaker, "start": cue.start_ms, "end": cue.end_ms}
+    return view | {"pieces": _pieces(cue.text, words) if words is not None and words.timed else None}
+
+
+def _pieces(text: str, words: SegmentWords) -> list[dict[str, object]]:
+    """Return `text` cut into pieces: each timed word ({"text", "start", "end"}) and the text between ({"text"})."""
+    pieces: list[dict[str, object]] = []
+    at = 0
+    for w, pos in zip(words.words or (), word_offsets(text, words.words or ())):
+        if pos is None:
+            continue
+        if pos > at:
+            pieces.append({"text": text[at:pos]})
+        pieces.append({"text": w.text, "start": w.start_ms, "end": w.end_ms})
+        at = pos + len(w.text)
+    if at < len(text):
+        pieces.append({"text": text[at:]})
+    return pieces
 
 
 def _chapter_view(chapter: ListenChapter) -> dict[str, object]:
@@ -73,7 +98,8 @@ def _chapter_view(chapter: ListenChapter) -> dict[str, object]:
     unknown = sorted(set(kinds) - set(TEXT_KINDS))
     if unknown:
         raise UserError(f"chapter {chapter.number} has unknown paragraph kinds {unknown}; use one of {TEXT_KINDS}")
-    paragraphs = [{"kind": k, "cues": [_cue_view(c) for c in p]} for k, p in zip(kinds, chapter.paragraphs)]
+    paragraphs = [{"kind": k, "cues": [_cue_view(c, chapter.words.get(c.id)) for c in p]}
+                  for k, p in zip(kinds, chapter.paragraphs)]
     return {
         "number": chapter.number,
         "title": chapter.title,

@@ -4,6 +4,8 @@ Each chapter becomes one XHTML file with one `<span>` per segment (its stable id
 SMIL overlay that pairs every span with its clip of the chapter's MP3, and the MP3 itself inside the book.
 Clips are contiguous (each runs to the next segment's start, the last to the end of the audio), so a
 reading system that plays the overlay plays the whole recording, pauses and room tone included.
+Where the sync map times a segment's words, each word is a `<span>` of its own and the segment's
+clip is cut into one contiguous clip per word (a `<seq>` of `<par>`s), so the reader follows word by word.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import posixpath
 import re
 import uuid
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from stages import files
+from stages.align import WordTiming
 from stages.errors import UserError
 from stages.model import Chapter, Manuscript, Paragraph
 from stages.package import sync
@@ -36,6 +41,7 @@ NS = {
     "xhtml": "http://www.w3.org/1999/xhtml",
     "container": "urn:oasis:names:tc:opendocument:xmlns:container",
 }
+EPUB_OPS_NS = "http://www.idpf.org/2007/ops"
 _XML_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _CLOCK = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
 _TIMECOUNT = re.compile(r"^(\d+(?:\.\d+)?)(h|min|s|ms)$")
@@ -55,6 +61,7 @@ class OverlayChapter:
     chapter: Chapter
     mp3: Path  # the album's MP3, copied into the EPUB as `audio`
     clips: tuple[tuple[str, int, int], ...]  # (segment id, clip begin ms, clip end ms), contiguous
+    words: Mapping[str, tuple[WordTiming, ...]] = field(default_factory=dict)  # timed words by segment id
 
     @property
     def name(self) -> str:
@@ -87,12 +94,16 @@ def parse_clock(text: str) -> float:
     raise UserError(f"bad SMIL clock value {text!r}; expected H:MM:SS.mmm or a count such as 12.5s")
 
 
-def mp3_duration_ms(data: bytes, *, where: str) -> float:
-    """Return the duration of MP3 `data` in milliseconds, read by mutagen."""
+def mp3_duration_ms(source: bytes | Path | BinaryIO, *, where: str) -> float:
+    """Return the duration of an MP3 (its bytes, path or open file) in ms, read by mutagen from its headers."""
     import mutagen.mp3
 
     try:
-        return mutagen.mp3.MP3(fileobj=io.BytesIO(data)).info.length * 1000
+        if isinstance(source, bytes):
+            return mutagen.mp3.MP3(fileobj=io.BytesIO(source)).info.length * 1000
+        if isinstance(source, Path):
+            return mutagen.mp3.MP3(source).info.length * 1000
+        return mutagen.mp3.MP3(fileobj=source).info.length * 1000
     except mutagen.MutagenError as e:
         raise UserError(f"{where} is not a readable MP3 ({e}); produce the chapter again") from e
 
@@ -113,16 +124,54 @@ def overlay_chapter(chapter: Chapter, album_dir: Path) -> OverlayChapter:
         if cue.id not in known or not _XML_ID.match(cue.id):
             raise UserError(f"{sync_path} has segment {cue.id!r}, which is not a segment id of chapter "
                             f"{chapter.number} in the manuscript; produce the chapter again")
-    end_ms = int(min(facts["duration_ms"], mp3_duration_ms(mp3.read_bytes(), where=str(mp3))))
+    end_ms = int(min(facts["duration_ms"], mp3_duration_ms(mp3, where=str(mp3))))
     if not cues or cues[-1].end_ms > end_ms:
         raise UserError(f"{sync_path} has no segments or runs past its audio's {end_ms} ms; produce the chapter again")
     starts = [0] + [c.start_ms for c in cues[1:]] + [end_ms]
     clips = tuple((c.id, starts[i], starts[i + 1]) for i, c in enumerate(cues))
-    return OverlayChapter(chapter=chapter, mp3=mp3, clips=clips)
+    words = {k: v.words for k, v in sync.read_sync_words(sync_path).items() if v.timed and v.words}
+    return OverlayChapter(chapter=chapter, mp3=mp3, clips=clips, words=words)
 
 
-def _paragraph_xhtml(paragraph: Paragraph) -> str:
-    spans = " ".join(f'<span id="{s.id}">{html.escape(s.text, quote=False)}</span>' for s in paragraph.segments)
+def word_id(segment_id: str, index: int) -> str:
+    """Return the element id of a segment's word (0-based `index` in its timed words): "c01-p0002-s01-w003"."""
+    return f"{segment_id}-w{index + 1:03d}"
+
+
+def _segment_html(segment_id: str, text: str, words: Sequence[WordTiming]) -> str:
+    """Return a segment's text, escaped, with a `<span>` around each timed word found in it."""
+    pieces, at = [], 0
+    for k, (w, pos) in enumerate(zip(words, sync.word_offsets(text, words))):
+        if pos is None:
+            continue
+        pieces.append(html.escape(text[at:pos], quote=False))
+        pieces.append(f'<span id="{word_id(segment_id, k)}">{html.escape(w.text, quote=False)}</span>')
+        at = pos + len(w.text)
+    return "".join(pieces) + html.escape(text[at:], quote=False)
+
+
+def word_clips(
+    segment_id: str, text: str, words: Sequence[WordTiming], begin: int, end: int
+) -> list[tuple[str, int, int]]:
+    """Return (word id, clip begin, clip end) cutting the segment's clip [begin, end) at each word's start.
+
+    The first word's clip starts with the segment's, the last ends with it, so the clips stay contiguous;
+    a word starting no later than the one before it (or outside the clip) has no clip of its own.
+    """
+    cuts: list[tuple[int, int]] = []
+    for k, (w, pos) in enumerate(zip(words, sync.word_offsets(text, words))):
+        if pos is None:
+            continue
+        start = begin if not cuts else w.start_ms
+        if not cuts or cuts[-1][1] < start < end:
+            cuts.append((k, start))
+    return [(word_id(segment_id, k), start, cuts[i + 1][1] if i + 1 < len(cuts) else end)
+            for i, (k, start) in enumerate(cuts)]
+
+
+def _paragraph_xhtml(paragraph: Paragraph, words: Mapping[str, Sequence[WordTiming]]) -> str:
+    spans = " ".join(f'<span id="{s.id}">{_segment_html(s.id, s.text, words.get(s.id, ()))}</span>'
+                     for s in paragraph.segments)
     if paragraph.kind == "scene_break" and not spans:
         return "<hr/>"
     if not spans:
@@ -134,14 +183,14 @@ def _paragraph_xhtml(paragraph: Paragraph) -> str:
     return f'<{tag} id="{paragraph.id}"{attrs}>{spans}</{tag}>'
 
 
-def chapter_xhtml(chapter: Chapter, language: str) -> str:
-    """Return the XHTML document of one chapter: a paragraph per paragraph, a span per segment."""
+def chapter_xhtml(chapter: Chapter, language: str, words: Mapping[str, Sequence[WordTiming]] | None = None) -> str:
+    """Return the XHTML document of one chapter: a paragraph per paragraph, a span per segment (and timed word)."""
     for segment in chapter.segments:
         if not _XML_ID.match(segment.id):
             raise UserError(
                 f"segment id {segment.id!r} in chapter {chapter.number} is not an XML id; ingest the book again"
             )
-    body = "\n".join(p for p in map(_paragraph_xhtml, chapter.paragraphs) if p)
+    body = "\n".join(p for p in (_paragraph_xhtml(para, words or {}) for para in chapter.paragraphs) if p)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
         f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" '
@@ -152,13 +201,23 @@ def chapter_xhtml(chapter: Chapter, language: str) -> str:
     )
 
 
+def _par(item: OverlayChapter, fragment: str, begin: int, end: int) -> str:
+    return (f'<par id="par-{fragment}"><text src="{item.name}.xhtml#{fragment}"/>'
+            f'<audio src="{item.audio}" clipBegin="{begin / 1000:.3f}s" clipEnd="{end / 1000:.3f}s"/></par>')
+
+
 def chapter_smil(item: OverlayChapter) -> str:
-    """Return the SMIL overlay of one chapter: a `<par>` per segment, text fragment and audio clip."""
-    pars = "\n".join(
-        f'<par id="par-{sid}"><text src="{item.name}.xhtml#{sid}"/>'
-        f'<audio src="{item.audio}" clipBegin="{begin / 1000:.3f}s" clipEnd="{end / 1000:.3f}s"/></par>'
-        for sid, begin, end in item.clips
-    )
+    """Return the SMIL overlay of one chapter: a `<par>` per segment, or a `<seq>` of one per word where timed."""
+    texts = {s.id: s.text for s in item.chapter.segments}
+    parts = []
+    for sid, begin, end in item.clips:
+        clips = word_clips(sid, texts.get(sid, ""), item.words.get(sid, ()), begin, end)
+        if len(clips) < 2:
+            parts.append(_par(item, sid, begin, end))
+            continue
+        inner = "\n".join(_par(item, wid, b, e) for wid, b, e in clips)
+        parts.append(f'<seq id="seq-{sid}" epub:textref="{item.name}.xhtml#{sid}">\n{inner}\n</seq>')
+    pars = "\n".join(parts)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<smil xmlns="http://www.w3.org/ns/SMIL" xmlns:epub="http://www.idpf.org/2007/ops" version="3.0">\n'
@@ -222,7 +281,7 @@ def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path) -> Pa
         "OEBPS/style.css": BOOK_CSS,
     }
     for i in items:
-        entries[f"OEBPS/{i.name}.xhtml"] = chapter_xhtml(i.chapter, manuscript.language)
+        entries[f"OEBPS/{i.name}.xhtml"] = chapter_xhtml(i.chapter, manuscript.language, i.words)
         entries[f"OEBPS/{i.name}.smil"] = chapter_smil(i)
     with files.atomic_path(Path(out)) as tmp:
         with zipfile.ZipFile(tmp, "w") as z:
@@ -257,21 +316,32 @@ def _check_overlay(
     """Return the problems of one SMIL overlay and the sum of its clips in ms."""
     problems, total, ids = [], 0.0, {}
     base = posixpath.dirname(smil_name)
-    for par in _xml(z, smil_name, epub).iterfind(".//smil:par", NS):
-        text, audio = par.find("smil:text", NS), par.find("smil:audio", NS)
-        where = f"{smil_name} par {par.get('id')!r}"
-        if text is None or audio is None:
-            problems.append(f"{where} lacks a text or audio element")
-            continue
-        doc, _, frag = text.get("src", "").partition("#")
+    smil = _xml(z, smil_name, epub)
+
+    def check_fragment(where: str, ref: str) -> None:
+        doc, _, frag = ref.partition("#")
         doc = posixpath.normpath(posixpath.join(base, doc))
         if doc not in ids:
             ids[doc] = {e.get("id") for e in _xml(z, doc, epub).iter()} if doc in z.namelist() else set()
         if frag not in ids[doc]:
             problems.append(f"{where} points at #{frag}, which is not an id in {doc}")
+
+    for seq in smil.iterfind(".//smil:seq", NS):  # a segment timed word by word names its span in epub:textref
+        if "#" in (ref := seq.get(f"{{{EPUB_OPS_NS}}}textref", "")):
+            check_fragment(f"{smil_name} seq {seq.get('id')!r}", ref)
+    for par in smil.iterfind(".//smil:par", NS):
+        text, audio = par.find("smil:text", NS), par.find("smil:audio", NS)
+        where = f"{smil_name} par {par.get('id')!r}"
+        if text is None or audio is None:
+            problems.append(f"{where} lacks a text or audio element")
+            continue
+        check_fragment(where, text.get("src", ""))
         src = posixpath.normpath(posixpath.join(base, audio.get("src", "")))
         if src not in audio_ms:
-            length = mp3_duration_ms(z.read(src), where=f"{epub}:{src}") if src in z.namelist() else -1.0
+            length = -1.0
+            if src in z.namelist():
+                with z.open(src) as member:  # stored, so seekable: only the headers are read
+                    length = mp3_duration_ms(member, where=f"{epub}:{src}")
             audio_ms[src] = length
         begin, end = parse_clock(audio.get("clipBegin", "0")), parse_clock(audio.get("clipEnd", "0"))
         if audio_ms[src] < 0:

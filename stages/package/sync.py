@@ -1,7 +1,10 @@
-"""Transcripts that follow the audio: WebVTT captions and a JSON sync map per chapter.
+"""Transcripts that follow the audio: WebVTT captions, a JSON sync map and an enhanced LRC per chapter.
 
-Both carry one cue per segment, identified by the segment's stable id, so a player, a
-captioning tool or the read-along page can find any sentence in the chapter's audio.
+All carry one cue per segment, identified by the segment's stable id (the LRC, which has no ids,
+one line per segment), so a player, a captioning tool or the read-along page can find any sentence
+in the chapter's audio. Where a segment's words are timed (stages/align.py) each word's start goes
+in too: WebVTT cue timestamps (`<00:00:01.250>`), LRC word tags (`<00:01.25>`), and in the sync map
+a "words" list with the source of the timings ("engine" or "asr"; null where there are none).
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stages import files
 from stages.errors import UserError
+from stages.align import SegmentWords, WordTiming
 from stages.model import NARRATOR, Chapter, Cue
 
 VTT_HEADER = "WEBVTT"
@@ -27,6 +31,9 @@ _TIMESTAMP = re.compile(r"^(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})$")
 _TIMING_LINE = re.compile(r"^(\S+)[ \t]+-->[ \t]+(\S+)")
 _VOICE_SPAN = re.compile(r"^<v(?:\.[^ \t>]*)?[ \t]+([^>]*)>(.*?)(?:</v>)?$", re.DOTALL)
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+_CUE_TIMESTAMP = re.compile(r"<((?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3})>")
+_LRC_TAG = re.compile(r"[<\[](\d{2,}):([0-5]\d)\.(\d{2})[>\]]")
+MS_PER_CENTISECOND = 10
 
 
 def format_timestamp(ms: int) -> str:
@@ -69,27 +76,62 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cue_payload(cue: Cue) -> str:
+def word_offsets(text: str, words: Sequence[WordTiming]) -> list[int | None]:
+    """Return where each word starts in `text`, searching on from the previous one (None: not found)."""
+    out: list[int | None] = []
+    at = 0
+    for w in words:
+        pos = text.find(w.text, at) if w.text else -1
+        out.append(None if pos < 0 else pos)
+        at = pos + len(w.text) if pos >= 0 else at
+    return out
+
+
+def _tagged(text: str, words: Sequence[WordTiming], tag, escape=lambda t: t) -> str:
+    """Return `text` with `tag(word)` before each word found in it (a tag may be "" to leave a word out)."""
+    pieces, at = [], 0
+    for w, pos in zip(words, word_offsets(text, words)):
+        if pos is None:
+            continue
+        pieces += [escape(text[at:pos]), tag(w)]
+        at = pos
+    return "".join(pieces) + escape(text[at:])
+
+
+def _cue_payload(cue: Cue, words: Sequence[WordTiming] = ()) -> str:
     text = _BLANK_LINES.sub("\n", cue.text.replace("\r\n", "\n").replace("\r", "\n")).strip()
-    body = _escape(text)
+    last = [cue.start_ms]
+
+    def tag(w: WordTiming) -> str:  # a cue timestamp must lie inside its cue and after the one before it
+        if not last[0] < w.start_ms < cue.end_ms:
+            return ""
+        last[0] = w.start_ms
+        return f"<{format_timestamp(w.start_ms)}>"
+
+    body = _tagged(text, words, tag, _escape)
     if cue.speaker and cue.speaker != NARRATOR:
         speaker = _escape(" ".join(cue.speaker.split()))
         return f"<v {speaker}>{body}</v>"
     return body
 
 
-def vtt_text(cues: Sequence[Cue], *, where: str = "cues") -> str:
-    """Return the WebVTT document for `cues`, ordered by start time."""
+def _words_of(words: Mapping[str, SegmentWords] | None, cue: Cue) -> Sequence[WordTiming]:
+    timed = (words or {}).get(cue.id)
+    return timed.words if timed is not None and timed.timed else ()
+
+
+def vtt_text(cues: Sequence[Cue], *, where: str = "cues", words: Mapping[str, SegmentWords] | None = None) -> str:
+    """Return the WebVTT document for `cues`, ordered by start time, with each timed word's start inline."""
     blocks = [VTT_HEADER]
     for cue in ordered_cues(cues, where=where):
         timing = f"{format_timestamp(cue.start_ms)} --> {format_timestamp(cue.end_ms)}"
-        blocks.append(f"{cue.id}\n{timing}\n{_cue_payload(cue)}")
+        blocks.append(f"{cue.id}\n{timing}\n{_cue_payload(cue, _words_of(words, cue))}")
     return "\n\n".join(blocks) + "\n"
 
 
-def write_vtt(cues: Sequence[Cue], path: Path) -> Path:
-    """Write `cues` as a WebVTT file at `path`; return the path."""
-    return files.write_text(path, vtt_text(cues, where=str(path)))
+def write_vtt(cues: Sequence[Cue], path: Path, words: Mapping[str, SegmentWords] | None = None) -> Path:
+    """Write `cues` (and the start of each timed word in `words`, by cue id) as a WebVTT file; return the path."""
+    return files.write_text(path, vtt_text(cues, where=str(path), words=words))
 
 
 def _read_cue_block(lines: list[str], path: Path, line_no: int) -> Cue:
@@ -102,7 +144,7 @@ def _read_cue_block(lines: list[str], path: Path, line_no: int) -> Cue:
         raise UserError(f"cue without a timing line{where}; expected 'HH:MM:SS.mmm --> HH:MM:SS.mmm'")
     start = parse_timestamp(m.group(1), where=where)
     end = parse_timestamp(m.group(2), where=where)
-    payload = "\n".join(rest[1:])
+    payload = _CUE_TIMESTAMP.sub("", "\n".join(rest[1:]))
     speaker = NARRATOR
     if v := _VOICE_SPAN.match(payload):
         speaker, payload = html.unescape(v.group(1).strip()), v.group(2)
@@ -137,8 +179,32 @@ def parse_vtt(path: Path) -> list[Cue]:
     return cues
 
 
-def sync_map(*, chapter: Chapter, audio_file: str, duration_ms: int, cues: Sequence[Cue]) -> dict[str, Any]:
-    """Return the JSON-able sync map of one chapter."""
+def vtt_word_starts(path: Path) -> dict[str, list[tuple[int, str]]]:
+    """Return, per cue id of a WebVTT file, its inline cue timestamps with the text that follows each."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    out: dict[str, list[tuple[int, str]]] = {}
+    for line_no, lines in _blocks(text):
+        if line_no == 1 or lines[0].startswith(("NOTE", "STYLE", "REGION")) or "-->" in lines[0]:
+            continue
+        parts = _CUE_TIMESTAMP.split(re.sub(r"</?v[^>]*>", "", "\n".join(lines[2:])))
+        out[lines[0].strip()] = [(parse_timestamp(parts[k], where=f" in {path} near line {line_no}"),
+                                  html.unescape(parts[k + 1]).strip()) for k in range(1, len(parts) - 1, 2)]
+    return out
+
+
+def _segment_entry(cue: Cue, words: Mapping[str, SegmentWords] | None) -> dict[str, Any]:
+    timed = (words or {}).get(cue.id)
+    if timed is None or not timed.timed:
+        return cue.to_dict() | {"word_timing": None, "words": None}
+    return cue.to_dict() | {"word_timing": timed.source, "words": [w.to_dict() for w in timed.words]}
+
+
+def sync_map(
+    *, chapter: Chapter, audio_file: str, duration_ms: int, cues: Sequence[Cue],
+    words: Mapping[str, SegmentWords] | None = None,
+) -> dict[str, Any]:
+    """Return the JSON-able sync map of one chapter; `words` (by cue id) adds each segment's word timings."""
     where = f"chapter {chapter.number} ({audio_file})"
     if duration_ms < 0:
         raise UserError(f"{where} has a negative duration {duration_ms} ms; measure the chapter audio again")
@@ -147,13 +213,16 @@ def sync_map(*, chapter: Chapter, audio_file: str, duration_ms: int, cues: Seque
         "title": chapter.title,
         "audio": Path(audio_file).name,
         "duration_ms": int(duration_ms),
-        "segments": [c.to_dict() for c in ordered_cues(cues, where=where)],
+        "segments": [_segment_entry(c, words) for c in ordered_cues(cues, where=where)],
     }
 
 
-def write_sync_map(path: Path, *, chapter: Chapter, audio_file: str, duration_ms: int, cues: Sequence[Cue]) -> Path:
+def write_sync_map(
+    path: Path, *, chapter: Chapter, audio_file: str, duration_ms: int, cues: Sequence[Cue],
+    words: Mapping[str, SegmentWords] | None = None,
+) -> Path:
     """Write the chapter's JSON sync map (title, audio file, duration, one entry per segment); return the path."""
-    data = sync_map(chapter=chapter, audio_file=audio_file, duration_ms=duration_ms, cues=cues)
+    data = sync_map(chapter=chapter, audio_file=audio_file, duration_ms=duration_ms, cues=cues, words=words)
     return files.write_json(path, data)
 
 
@@ -172,3 +241,78 @@ def read_sync_map(path: Path) -> tuple[dict[str, Any], list[Cue]]:
     except TypeError as e:
         raise UserError(f"sync map {path} has a malformed segment ({e}); write it again with the package stage") from e
     return {k: v for k, v in data.items() if k != "segments"}, cues
+
+
+def read_sync_words(path: Path) -> dict[str, SegmentWords]:
+    """Return each segment's word timings from a sync map, by segment id (sentence-level maps give none)."""
+    path = Path(path)
+    read_sync_map(path)  # the same checks, the same messages
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, SegmentWords] = {}
+    for s in data["segments"]:
+        try:
+            words = None if s.get("words") is None else tuple(WordTiming.from_dict(w) for w in s["words"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"sync map {path} has malformed words in segment {s.get('id')!r} ({e}); "
+                            "write it again with the package stage") from e
+        out[s["id"]] = SegmentWords(s.get("word_timing") if words is not None else None, words)
+    return out
+
+
+def format_lrc_time(ms: int) -> str:
+    """Return `ms` as an LRC time, mm:ss.xx (minutes grow past two digits if needed)."""
+    if ms < 0:
+        raise UserError(f"negative time {ms} ms cannot go in an LRC file; fix the cue timings")
+    minutes, rest = divmod(round(ms / MS_PER_CENTISECOND), 60 * 100)
+    return f"{minutes:02d}:{rest // 100:02d}.{rest % 100:02d}"
+
+
+def lrc_text(
+    cues: Sequence[Cue], *, title: str = "", album: str = "", artist: str = "", duration_ms: int | None = None,
+    words: Mapping[str, SegmentWords] | None = None, where: str = "cues",
+) -> str:
+    """Return an enhanced LRC document: a `[mm:ss.xx]` line per cue and a `<mm:ss.xx>` tag before each timed word.
+
+    A line's last timed word is followed by a tag at its end, so a player knows when it stops.
+    """
+    head = [f"[{k}:{' '.join(v.split()).replace(']', ')')}]" for k, v in (("ti", title), ("al", album), ("ar", artist))
+            if v.strip()]
+    if duration_ms is not None:
+        minutes, seconds = divmod(round(duration_ms / MS_PER_SECOND), 60)
+        head.append(f"[length:{minutes:02d}:{seconds:02d}]")
+    lines = []
+    for cue in ordered_cues(cues, where=where):
+        text = " ".join(cue.text.split())
+        timed = _words_of(words, cue)
+        body = _tagged(text, timed, lambda w: f"<{format_lrc_time(w.start_ms)}>")
+        if timed and (found := [w for w, p in zip(timed, word_offsets(text, timed)) if p is not None]):
+            body += f" <{format_lrc_time(found[-1].end_ms)}>"
+        lines.append(f"[{format_lrc_time(cue.start_ms)}]{body}")
+    return "\n".join(head + lines) + "\n"
+
+
+def write_lrc(
+    path: Path, cues: Sequence[Cue], *, title: str = "", album: str = "", artist: str = "",
+    duration_ms: int | None = None, words: Mapping[str, SegmentWords] | None = None,
+) -> Path:
+    """Write the chapter's enhanced LRC file; return the path."""
+    text = lrc_text(cues, title=title, album=album, artist=artist, duration_ms=duration_ms, words=words,
+                    where=str(path))
+    return files.write_text(path, text)
+
+
+def parse_lrc(path: Path) -> list[tuple[int, str, list[tuple[int, str]]]]:
+    """Return an LRC file's timed lines: (start ms, text without tags, [(word start ms, word), ...])."""
+    def ms(minutes: str, seconds: str, centis: str) -> int:
+        return int(minutes) * MS_PER_MINUTE + int(seconds) * MS_PER_SECOND + int(centis) * MS_PER_CENTISECOND
+
+    out = []
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        m = _LRC_TAG.match(line)
+        if not m:
+            continue  # a header ([ti:...]) or a blank line
+        body = line[m.end():]
+        parts = _LRC_TAG.split(body)  # text, then (minutes, seconds, centiseconds, text) for each word tag
+        words = [(ms(*parts[k : k + 3]), parts[k + 3].strip()) for k in range(1, len(parts), 4)]
+        out.append((ms(*m.groups()), _LRC_TAG.sub("", body).strip(), [w for w in words if w[1]]))
+    return out

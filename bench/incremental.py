@@ -1,0 +1,108 @@
+"""Edit one sentence of a fully rendered novel and time the rebuild that follows.
+
+    python bench/incremental.py [--book PATH] [--root DIR] [--cli]
+
+The first run renders the whole book into DIR (default output/bench-incremental; minutes to hours,
+kept for later runs). Each run then toggles one sentence of chapter 15 of Pride and Prejudice in the
+workspace's copy of the book ("was not a sensible man" <-> "was not at all a sensible man") and
+produces again, in this process after a warm-up flow (so Prefect's local server start is not
+counted), then prints: wall seconds, takes synthesized, chapters re-mastered, M4B parts encoded.
+With --cli it also times the same rebuild as a user runs it, `audiobook produce` in a new process,
+Prefect's server start included. Target: <= 15 s on 2 cores for a 61-chapter novel.
+--no-qa turns take QA off in the bench workspace for both runs (the first run would otherwise hear
+the whole novel back, about 0.13 x its length on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import flows  # noqa: E402,F401  (Prefect defaults)
+from prefect import flow  # noqa: E402
+
+from flows.produce import produce_flow  # noqa: E402
+from stages import files  # noqa: E402
+
+DEFAULT_BOOK = REPO.parent / "shared" / "corpus" / "jane-austen_pride-and-prejudice.epub"
+EDIT = ("was not a sensible man", "was not at all a sensible man")
+
+
+@flow(name="warm-up")
+def warm_up() -> None:
+    """Start Prefect's local server so its start-up is not counted."""
+
+
+def toggle_sentence(book: Path) -> str:
+    """Rewrite the one sentence EDIT names in `book` (EPUB or text), one way or back; return the new wording."""
+    if book.suffix != ".epub":
+        text = book.read_text(encoding="utf-8")
+        old, new = EDIT if EDIT[1] not in text else EDIT[::-1]
+        files.write_text(book, text.replace(old, new, 1))
+        return new
+    with zipfile.ZipFile(book) as src:
+        members = [(info, src.read(info)) for info in src.infolist()]
+    both = b"".join(data for _, data in members)
+    old, new = (EDIT if EDIT[1].encode() not in both else EDIT[::-1])
+    with files.atomic_path(book) as tmp, zipfile.ZipFile(tmp, "w") as out:
+        for info, data in members:  # the mimetype entry stays first and stored
+            out.writestr(info, data.replace(old.encode(), new.encode(), 1))
+    return new
+
+
+def summary_figures(summary: dict) -> str:
+    remastered = sum(not c["reused"] for c in summary["chapters"])
+    return (f"{summary['synthesized']} take(s) synthesized, {remastered} of {len(summary['chapters'])} chapters "
+            f"re-mastered, {summary.get('m4b_parts_encoded', '?')} M4B part(s) encoded")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--book", type=Path, default=DEFAULT_BOOK)
+    ap.add_argument("--root", type=Path, default=REPO / "output" / "bench-incremental")
+    ap.add_argument("--cli", action="store_true", help="also time `audiobook produce` in a new process")
+    ap.add_argument("--no-qa", action="store_true",
+                    help="turn take QA off in the workspace (audiobook.toml [qa] enabled = false): hearing a whole "
+                         "novel back costs about 0.13 x its length; both runs must use the same setting")
+    args = ap.parse_args()
+    root = args.root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    files.write_text(root / "audiobook.toml", f"[qa]\nenabled = {'false' if args.no_qa else 'true'}\n")
+    if not (root / "voices").exists():
+        (root / "voices").symlink_to(REPO / "voices")
+    book = root / args.book.name
+    if not book.exists():
+        shutil.copyfile(args.book, book)
+    warm_up()
+    started = time.perf_counter()
+    summary = produce_flow(book, root)
+    print(f"first run (whole book unless already rendered): {time.perf_counter() - started:.1f} s; "
+          f"{summary_figures(summary)}")
+    new = toggle_sentence(book)
+    started = time.perf_counter()
+    summary = produce_flow(book, root)
+    wall = time.perf_counter() - started
+    print(f"edited one sentence (now {new!r}); rebuild in process: {wall:.2f} s wall; {summary_figures(summary)}")
+    if args.cli:
+        new = toggle_sentence(book)
+        env = os.environ | {"PREFECT_LOGGING_LEVEL": "WARNING"}
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "flows.cli", "produce", str(book), "--root", str(root), "--json"],
+                             cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout
+        wall = time.perf_counter() - started
+        print(f"edited it back ({new!r}); `audiobook produce` in a new process: {wall:.2f} s wall, Prefect start "
+              f"included; {summary_figures(json.loads(out))}")
+
+
+if __name__ == "__main__":
+    main()
