@@ -1,6 +1,6 @@
 """Take QA on a whole chapter: WER before and after retakes, what was retaken and flagged, and what it cost.
 
-    python bench/qa_wer.py [--chapter 1] [--book PATH] [--retakes 2]
+    python bench/qa_wer.py [--chapter 1] [--book PATH] [--retakes 4]
 
 Renders one chapter of Pride and Prejudice (default chapter 1: 66 takes, about 4 minutes) with the
 bundled voice (en_US-joe-medium) for every line, into a fresh take cache, then hears every take
@@ -21,12 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_BOOK = ROOT.parent / "shared" / "corpus" / "jane-austen_pride-and-prejudice.epub"
 
+from stages.qa import RETAKES  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--book", type=Path, default=DEFAULT_BOOK)
     parser.add_argument("--chapter", type=int, default=1)
-    parser.add_argument("--retakes", type=int, default=2)
+    parser.add_argument("--retakes", type=int, default=RETAKES)
     parser.add_argument("--work", type=Path, default=None, help="workspace folder (default: a new temporary one)")
     args = parser.parse_args()
 
