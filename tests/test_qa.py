@@ -182,7 +182,7 @@ def test_a_lexicon_name_that_is_not_heard_is_flagged(tmp_path):
 
 
 def test_qa_settings_come_from_audiobook_toml():
-    assert qa.QaConfig.from_project({}) == qa.QaConfig(True, 2, qa.MAX_WER, qa.MIN_ERRORS)
+    assert qa.QaConfig.from_project({}) == qa.QaConfig(True, 4, qa.MAX_WER, qa.MIN_ERRORS)
     assert qa.QaConfig.from_project({"qa": {"enabled": False, "retakes": 3}}) == qa.QaConfig(False, 3)
     with pytest.raises(UserError, match=r"\[qa\] may only set enabled, retakes, max_wer, min_errors"):
         qa.QaConfig.from_project({"qa": {"retake": 3}})
