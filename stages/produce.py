@@ -144,17 +144,17 @@ def produce_chapter(
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     stem = chapter_stem(number, chapter.title)
-    entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for, library=library,
-                                         cards=voice_cards.load_cards(workspace.voices_dir))
-    provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
-                                entries=entries)
     key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments] + [json.dumps(qa_report)], tags,
                      mp3=(profile.mp3_bitrate_kbps, profile.sample_rate_hz))  # a retake keeps its key: QA marks it
     stamp_path = work_dir / f"{stem}.json"
     previous = _read_stamp(stamp_path, key, out_dir)
-    if previous is not None:
+    if previous is not None and provenance.provenance_path(out_dir, stem).is_file():  # its takes' voices are in `key`
         log.info("chapter %d unchanged since the last run; kept as it is", number)
         return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
+    entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for, library=library,
+                                         cards=voice_cards.load_cards(workspace.voices_dir))
+    provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
+                                entries=entries)
 
     voice_of = {s.id: _voice_and_delivery_gain(s, casting, library, delivery) for s in chapter.segments}
     gains, levels = master.match_levels(chapter, takes, voice_of, reference=casting.voice_for(NARRATOR))
