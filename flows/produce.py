@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from stages import files, profiles
 from stages import produce as stage
@@ -128,9 +129,10 @@ def produce_flow(
             log.info("removed %d unfinished file(s) an interrupted run left in %s", swept, folder)
     genders = {c.name: c.gender for c in direction.bible.characters}
     series = [Path(p) for p in series or ()]
-    casting, library = cast_task(manuscript, workspace, narrator, genders, series)  # only from licensed voices
-    voice_ids = rights_task(manuscript, workspace, casting, series)  # before any synthesis
-    lexicon = lexicon_task(manuscript, workspace, series)
+    # quote(): Prefect would otherwise walk every segment of the book looking for futures, for every task (~1 s each)
+    casting, library = cast_task(quote(manuscript), workspace, narrator, genders, series)  # only from licensed voices
+    voice_ids = rights_task(quote(manuscript), workspace, quote(casting), series)  # before any synthesis
+    lexicon = lexicon_task(quote(manuscript), workspace, series)
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
     qa = QaConfig.from_project(project_config(workspace.root))  # every take heard back, retaken if it fails
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)], voice_ids)
@@ -141,8 +143,8 @@ def produce_flow(
         by_length = sorted(manuscript.chapters, key=lambda c: -sum(len(s.spoken) for s in c.segments))
         submitted = {
             c.number: chapter_task.submit(
-                manuscript, c.number, workspace=workspace, casting=casting, library=library, tags=tags,
-                lexicon=lexicon, advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
+                quote(manuscript), c.number, workspace=workspace, casting=quote(casting), library=quote(library),
+                tags=quote(tags), lexicon=quote(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
             )
             for c in by_length
         }
@@ -152,8 +154,9 @@ def produce_flow(
         results = []
         try:
             # made while the chapters render, so the M4B can start with them; two short tracks
-            credits = credits_task(manuscript, workspace=workspace, casting=casting, library=library, tags=tags,
-                                   voice_ids=voice_ids, lexicon=lexicon, qa=qa)
+            credits = credits_task(quote(manuscript), workspace=workspace, casting=quote(casting),
+                                   library=quote(library), tags=quote(tags), voice_ids=voice_ids,
+                                   lexicon=quote(lexicon), qa=qa)
             feed_m4b(credits.opening)
             for future in futures:
                 results.append(future.result())
@@ -164,8 +167,8 @@ def produce_flow(
             m4b_job.abort()
             raise
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
-    paths = album_task(manuscript, results, workspace=workspace, tags=tags, facts=facts, m4b_job=m4b_job,
-                       credits=credits, profile=retail, notes=split_notes)
+    paths = album_task(quote(manuscript), quote(results), workspace=workspace, tags=quote(tags), facts=facts,
+                       m4b_job=quote(m4b_job), credits=quote(credits), profile=retail, notes=split_notes)
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),

@@ -60,6 +60,15 @@ def _file_sha256(path: Path) -> str:
     return files.sha256_file(path)  # the model never changes under a running process: hashed once
 
 
+@cache  # asked once per take key; reading package metadata each time cost seconds per book
+def _fingerprint(model: str, reshaped: bool) -> str:
+    onnx, _ = model_files(model)
+    parts = [f"piper-tts={version('piper-tts')}", f"model={_file_sha256(onnx)}"]
+    if reshaped:
+        parts.append(f"praat-parselmouth={version('praat-parselmouth')}")
+    return ";".join(parts)
+
+
 def model_files(model: str) -> tuple[Path, Path]:
     """Return the (.onnx, .onnx.json) pair a voice's `model` parameter names."""
     if model == BUNDLED_MODEL:
@@ -108,11 +117,7 @@ class PiperEngine:
             pool.put(voice)
 
     def fingerprint(self, voice: Voice) -> str:
-        onnx, _ = model_files(voice.params.get("model", BUNDLED_MODEL))
-        parts = [f"piper-tts={version('piper-tts')}", f"model={_file_sha256(onnx)}"]
-        if _reshapes(voice.params):
-            parts.append(f"praat-parselmouth={version('praat-parselmouth')}")
-        return ";".join(parts)
+        return _fingerprint(voice.params.get("model", BUNDLED_MODEL), _reshapes(voice.params))
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         return self._synthesize(text, voice, timed=False)[0]
