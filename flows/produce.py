@@ -136,6 +136,9 @@ def produce_flow(
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
     qa = QaConfig.from_project(project_config(workspace.root))  # every take heard back, retaken if it fails
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)], voice_ids)
+    # made before any chapter starts, so it can tell the parts this run encodes from older ones
+    m4b_job = stage.M4bJob(manuscript, workspace, tags, bitrate_kbps=retail.m4b_bitrate_kbps)
+    feed_m4b = m4b_job.add if retail.m4b else (lambda result: None)  # an MP3-only profile makes no M4B
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
         segment_bar = board.bar("segments", len(manuscript.segments), "segments")
@@ -145,12 +148,11 @@ def produce_flow(
             c.number: chapter_task.submit(
                 quote(manuscript), c.number, workspace=workspace, casting=quote(casting), library=quote(library),
                 tags=quote(tags), lexicon=quote(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
+                m4b_kbps=retail.m4b_bitrate_kbps if retail.m4b else None,  # its M4B part made beside its MP3
             )
             for c in by_length
         }
         futures = [submitted[c.number] for c in manuscript.chapters]
-        m4b_job = stage.M4bJob(manuscript, workspace, tags, bitrate_kbps=retail.m4b_bitrate_kbps)  # encodes as chapters arrive
-        feed_m4b = m4b_job.add if retail.m4b else (lambda result: None)  # an MP3-only profile makes no M4B
         results = []
         try:
             # made while the chapters render, so the M4B can start with them; two short tracks

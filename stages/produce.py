@@ -129,6 +129,7 @@ def produce_chapter(
     delivery: DeliveryConfig | None = None,
     profile: Profile | None = None,
     qa: QaConfig | None = QaConfig(),
+    m4b_kbps: int | None = None,
 ) -> ChapterResult:
     """Render, assemble, master, measure and write chapter `number` in `profile`'s MP3 format; return what was made.
 
@@ -163,10 +164,17 @@ def produce_chapter(
     levels = master.mastered_levels(audio, master.MASTER_SAMPLE_RATE_HZ, cues, voice_of, levels)
     figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
     rate = master.MASTER_SAMPLE_RATE_HZ
-    mp3 = album.write_chapter_mp3(
-        audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1, total=len(manuscript.chapters) + 2,
-        tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps, rate_hz=profile.sample_rate_hz,
-    )  # track 1 is the opening credits
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"aac-c{number:02d}") as pool:
+        part = None  # the M4B's AAC part, encoded by a second ffmpeg while the first makes the MP3
+        if m4b_kbps and not (part_path := m4b_part_path(work_dir, key, m4b_kbps)).is_file():
+            part = pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps)
+        mp3 = album.write_chapter_mp3(
+            audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1,
+            total=len(manuscript.chapters) + 2, tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps,
+            rate_hz=profile.sample_rate_hz,
+        )  # track 1 is the opening credits
+        if part is not None:
+            part.result()
     head_s, tail_s = acx.room_tone_edges(audio, rate)
     loudness = acx.loudness_series(audio, rate) | {"head_s": head_s, "tail_s": tail_s}
     duration_ms = round(len(audio) * 1000 / rate)
@@ -310,6 +318,11 @@ def _produce_credits_track(
     return result
 
 
+def m4b_part_path(work_dir: Path, key: str, bitrate_kbps: int) -> Path:
+    """Return where the M4B's AAC part of the chapter with stamp `key` is kept."""
+    return work_dir / "m4b" / f"{key}.{bitrate_kbps}k.m4a"
+
+
 class M4bJob:
     """The album's M4B, its chapters encoded one by one (in the background) while later chapters still render.
 
@@ -325,18 +338,19 @@ class M4bJob:
         self.stamp = self.work_dir / "m4b.json"
         self.tags = tags
         self.results: list[ChapterResult] = []
-        self.encoded = 0  # parts encoded in this run (the rest came from earlier runs)
+        self.encoded = 0  # parts encoded in this run, by this job or by produce_chapter (the rest are older)
+        self._older = {p.name for p in (self.work_dir / "m4b").glob("*.m4a")}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m4b")
         self._jobs: list[Future] = []
 
     def part(self, result: ChapterResult) -> Path:
-        return self.work_dir / "m4b" / f"{result.key}.{self.bitrate_kbps}k.m4a"
+        return m4b_part_path(self.work_dir, result.key, self.bitrate_kbps)
 
     def add(self, result: ChapterResult) -> None:
         """Take the next chapter, in album order; encode its part unless an earlier run did."""
         self.results.append(result)
+        self.encoded += self.part(result).name not in self._older
         if not self.part(result).is_file():
-            self.encoded += 1
             self._jobs.append(self._pool.submit(m4b.encode_part, Path(result.master_wav),
                                                 master.MASTER_SAMPLE_RATE_HZ, self.part(result), self.bitrate_kbps))
 
@@ -397,27 +411,12 @@ def finish_album(
         m4b_job = M4bJob(manuscript, workspace, tags, bitrate_kbps=profile.m4b_bitrate_kbps)
         for r in tracks:
             m4b_job.add(r)
-    m4b = m4b_job.finish() if profile.m4b else None
-    sample = retail.write_retail_sample(manuscript, results, out_dir, tags=tags, profile=profile,
-                                        stamp=workspace.cache_dir / "work" / manuscript.slug / "sample.json")
-    chapters = {c.number: c for c in manuscript.chapters}
-    pages = [
-        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1],
-                                          words=sync.read_sync_words(out_dir / r.sync))
-        for r in results
-    ]
-    listen_page = listen.write_listen_page(
-        out_dir / "listen.html",
-        title=manuscript.title,
-        author=manuscript.author,
-        narrator=tags.narrator,
-        cover_file=_copy_cover(manuscript, workspace, out_dir),
-        chapters=pages,
-        language=manuscript.language,
-    )
-    produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
-    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub")
-    epub_problems = overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, fragment ids
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="m4b-join") as pool:
+        joined = pool.submit(m4b_job.finish) if profile.m4b else None  # mostly a disk copy: beside the pages
+        sample = retail.write_retail_sample(manuscript, results, out_dir, tags=tags, profile=profile,
+                                            stamp=workspace.cache_dir / "work" / manuscript.slug / "sample.json")
+        listen_page, epub, epub_problems = _read_along(manuscript, results, workspace=workspace, tags=tags)
+        m4b = joined.result() if joined else None
     book = facts | {
         "title": manuscript.title,
         "author": manuscript.author,
@@ -448,6 +447,31 @@ def finish_album(
     made = {"m4b": m4b, "sample": out_dir / sample["file"] if sample else None}
     return {k: v for k, v in made.items() if v is not None} | {"epub": epub, "listen": listen_page,
                                                                 "report": report_json, "report_html": report_html}
+
+
+def _read_along(
+    manuscript: Manuscript, results: Sequence[ChapterResult], *, workspace: Workspace, tags: album.AlbumTags
+) -> tuple[Path, Path, list[str]]:
+    """Write the read-along page and the EPUB 3 with media overlays; return their paths and the EPUB's problems."""
+    out_dir = workspace.output_dir(manuscript.slug)
+    chapters = {c.number: c for c in manuscript.chapters}
+    pages = [
+        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1],
+                                          words=sync.read_sync_words(out_dir / r.sync))
+        for r in results
+    ]
+    listen_page = listen.write_listen_page(
+        out_dir / "listen.html",
+        title=manuscript.title,
+        author=manuscript.author,
+        narrator=tags.narrator,
+        cover_file=_copy_cover(manuscript, workspace, out_dir),
+        chapters=pages,
+        language=manuscript.language,
+    )
+    produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
+    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub")
+    return listen_page, epub, overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, ids
 
 
 def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:
