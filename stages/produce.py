@@ -455,11 +455,10 @@ def _read_along(
     """Write the read-along page and the EPUB 3 with media overlays; return their paths and the EPUB's problems."""
     out_dir = workspace.output_dir(manuscript.slug)
     chapters = {c.number: c for c in manuscript.chapters}
-    pages = [
-        listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, sync.read_sync_map(out_dir / r.sync)[1],
-                                          words=sync.read_sync_words(out_dir / r.sync))
-        for r in results
-    ]
+    pages = []
+    for r in results:
+        _, cues, words = sync.read_sync(out_dir / r.sync)
+        pages.append(listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, cues, words=words))
     listen_page = listen.write_listen_page(
         out_dir / "listen.html",
         title=manuscript.title,

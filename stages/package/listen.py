@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from markupsafe import Markup, escape
+
 from stages import files
 from stages.align import SegmentWords
 from stages.errors import UserError
@@ -66,10 +68,18 @@ def _audio_url(audio_file: str) -> str:
     return "/".join(quote(part) for part in Path(audio_file).as_posix().split("/"))
 
 
-def _cue_view(cue: Cue, words: SegmentWords | None = None) -> dict[str, object]:
+def _segment_html(cue: Cue, words: SegmentWords | None = None) -> Markup:
+    """Return a segment's `<span>`, with a `<span class="w">` per timed word (built here, not in the template:
+    a novel has over a hundred thousand words, and a template macro per word cost seconds)."""
     speaker = "" if cue.speaker in ("", NARRATOR) else cue.speaker
-    view = {"id": cue.id, "text": cue.text, "speaker": speaker, "start": cue.start_ms, "end": cue.end_ms}
-    return view | {"pieces": _pieces(cue.text, words) if words is not None and words.timed else None}
+    dialogue = f' dlg" id="{escape(cue.id)}"' if speaker else f'" id="{escape(cue.id)}"'
+    title = f' title="{escape(speaker)}"' if speaker else ""
+    head = f'<span class="seg{dialogue} data-start="{cue.start_ms}" data-end="{cue.end_ms}"{title}>'
+    if words is None or not words.timed:
+        return Markup(f"{head}{escape(cue.text)}</span>")
+    body = "".join(f'<span class="w" data-start="{p["start"]}" data-end="{p["end"]}">{escape(p["text"])}</span>'
+                   if "start" in p else str(escape(p["text"])) for p in _pieces(cue.text, words))
+    return Markup(f"{head}{body}</span>")
 
 
 def _pieces(text: str, words: SegmentWords) -> list[dict[str, object]]:
@@ -98,7 +108,7 @@ def _chapter_view(chapter: ListenChapter) -> dict[str, object]:
     unknown = sorted(set(kinds) - set(TEXT_KINDS))
     if unknown:
         raise UserError(f"chapter {chapter.number} has unknown paragraph kinds {unknown}; use one of {TEXT_KINDS}")
-    paragraphs = [{"kind": k, "cues": [_cue_view(c, chapter.words.get(c.id)) for c in p]}
+    paragraphs = [{"kind": k, "cues": [_segment_html(c, chapter.words.get(c.id)) for c in p]}
                   for k, p in zip(kinds, chapter.paragraphs)]
     return {
         "number": chapter.number,

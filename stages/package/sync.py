@@ -228,6 +228,17 @@ def write_sync_map(
 
 def read_sync_map(path: Path) -> tuple[dict[str, Any], list[Cue]]:
     """Return a sync map's chapter facts (everything but the segments) and its cues."""
+    facts, cues, _ = read_sync(path)
+    return facts, cues
+
+
+def read_sync_words(path: Path) -> dict[str, SegmentWords]:
+    """Return each segment's word timings from a sync map, by segment id (sentence-level maps give none)."""
+    return read_sync(path)[2]
+
+
+def read_sync(path: Path) -> tuple[dict[str, Any], list[Cue], dict[str, SegmentWords]]:
+    """Return a sync map's chapter facts, its cues and its word timings by segment id, reading the file once."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -240,23 +251,15 @@ def read_sync_map(path: Path) -> tuple[dict[str, Any], list[Cue]]:
         cues = [Cue.from_dict(s) for s in data["segments"]]
     except TypeError as e:
         raise UserError(f"sync map {path} has a malformed segment ({e}); write it again with the package stage") from e
-    return {k: v for k, v in data.items() if k != "segments"}, cues
-
-
-def read_sync_words(path: Path) -> dict[str, SegmentWords]:
-    """Return each segment's word timings from a sync map, by segment id (sentence-level maps give none)."""
-    path = Path(path)
-    read_sync_map(path)  # the same checks, the same messages
-    data = json.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, SegmentWords] = {}
+    words: dict[str, SegmentWords] = {}
     for s in data["segments"]:
         try:
-            words = None if s.get("words") is None else tuple(WordTiming.from_dict(w) for w in s["words"])
+            timed = None if s.get("words") is None else tuple(WordTiming.from_dict(w) for w in s["words"])
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"sync map {path} has malformed words in segment {s.get('id')!r} ({e}); "
                             "write it again with the package stage") from e
-        out[s["id"]] = SegmentWords(s.get("word_timing") if words is not None else None, words)
-    return out
+        words[s["id"]] = SegmentWords(s.get("word_timing") if timed is not None else None, timed)
+    return {k: v for k, v in data.items() if k != "segments"}, cues, words
 
 
 def format_lrc_time(ms: int) -> str:
