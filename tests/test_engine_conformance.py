@@ -23,13 +23,14 @@ from stages.model import NARRATOR, Chapter, Paragraph, Segment, Voice
 from stages.render import render_chapter
 from tests.tts_servers import FakeServer, speech
 
-ALL = ("piper", "gpt-sovits", "cosyvoice", "fish-speech", "openai-speech")
-HTTP = ALL[1:]
+ALL = ("piper", "piper-torch", "gpt-sovits", "cosyvoice", "fish-speech", "openai-speech")
+LOCAL = ("piper", "piper-torch")
+HTTP = ALL[2:]
 DECLARED_RATES_HZ = {
-    "piper": 22050, "gpt-sovits": 32000, "cosyvoice": 24000, "fish-speech": 44100, "openai-speech": 24000,
+    "piper": 22050, "piper-torch": 22050, "gpt-sovits": 32000, "cosyvoice": 24000, "fish-speech": 44100, "openai-speech": 24000,
 }
 LABELS = {
-    "piper": "Piper", "gpt-sovits": "GPT-SoVITS", "cosyvoice": "CosyVoice", "fish-speech": "Fish-Speech",
+    "piper": "Piper", "piper-torch": "Piper in torch", "gpt-sovits": "GPT-SoVITS", "cosyvoice": "CosyVoice", "fish-speech": "Fish-Speech",
     "openai-speech": "OpenAI speech",
 }
 REFERENCE_ENGINES = ("gpt-sovits", "cosyvoice", "fish-speech")
@@ -74,6 +75,7 @@ def make_voice(name: str, servers, clip, **extra) -> Voice:
     ref = {"reference_audio": str(clip), "reference_text": REFERENCE_LINES[0]}
     params = {
         "piper": {"model": "bundled:en_US-joe-medium"},
+        "piper-torch": {"model": "bundled:en_US-joe-medium"},
         "gpt-sovits": {"base_url": url, "reference_audio": clip.name, "reference_dir": str(clip.parent),
                        "reference_text": REFERENCE_LINES[0]},
         "cosyvoice": {"base_url": url, "sample_rate": 24000, **ref},
@@ -87,11 +89,11 @@ def fresh(name: str):
     """Return a new instance of engine `name` (HTTP ones with short backoff so failure tests stay quick)."""
     module, _, cls = ENGINES[name].partition(":")
     klass = getattr(importlib.import_module(module), cls)
-    return klass() if name == "piper" else klass(retries=RETRIES, backoff_s=0.01)
+    return klass() if name in LOCAL else klass(retries=RETRIES, backoff_s=0.01)
 
 
 def engine_for(name: str):
-    return get_engine("piper") if name == "piper" else fresh(name)
+    return get_engine(name) if name in LOCAL else fresh(name)
 
 
 def piper_seconds(text: str) -> float:
@@ -124,7 +126,7 @@ def test_cache_keys_are_stable_and_follow_what_changes_the_audio(name, servers, 
         files.write_bytes(clip, clips[1].read_bytes())
         assert cache.key(SENTENCE, voice, fresh(name)) != key
     else:
-        other = {"piper": {"length_scale": 1.1}, "openai-speech": {"voice": "nova"}}[name]
+        other = {"piper": {"length_scale": 1.1}, "piper-torch": {"length_scale": 1.1}, "openai-speech": {"voice": "nova"}}[name]
         assert cache.key(SENTENCE, make_voice(name, servers, clip, **other), engine) != key
     assert not any(s.requests for s in servers.values())  # keys never ask a server
 

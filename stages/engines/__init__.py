@@ -17,6 +17,7 @@ from stages.model import Voice
 # name -> "module:Class"; a module is imported only when its engine is asked for
 ENGINES: dict[str, str] = {
     "piper": "stages.engines.piper:PiperEngine",
+    "piper-torch": "stages.engines.piper_torch:PiperTorchEngine",  # the same voices in torch, batched (CPU or CUDA)
     # zero-shot neural engines on their own servers, reached over HTTP (stages/engines/http_common.py)
     "gpt-sovits": "stages.engines.gpt_sovits:GptSovitsEngine",
     "cosyvoice": "stages.engines.cosyvoice:CosyVoiceEngine",

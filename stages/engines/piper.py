@@ -139,9 +139,7 @@ class PiperEngine:
         params = voice.params
         words = None
         with self._voice(params.get("model", BUNDLED_MODEL)) as pv:
-            length_scale = params.get("length_scale")
-            if "length_ratio" in params:  # relative to the voice's length_scale, or the model's own default
-                length_scale = scaled_length(length_scale or pv.config.length_scale, float(params["length_ratio"]))
+            length_scale = voice_length_scale(params, pv.config.length_scale)
             cfg = SynthesisConfig(
                 length_scale=length_scale,
                 noise_scale=params.get("noise_scale", 0.0),
@@ -153,14 +151,27 @@ class PiperEngine:
             if timed:
                 words = word_times(pv, text, chunks)
         audio = np.concatenate([c.audio_float_array for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
-        gain_db = float(params.get("gain_db", 0.0))
-        if _reshapes(params) and audio.size:  # Praat keeps the duration, so the word times stay valid
-            before, audio = audio, reshape_voice(audio, self.sample_rate, params)
-            if any(k in params for k in DELIVERY_KEYS):  # a delivered line keeps the level Piper gave it, so
-                gain_db += _level_db(before) - _level_db(audio)  # gain_db is heard as set (Praat moves it ±1 dB)
-        if gain_db and audio.size:
-            audio = apply_gain(audio, gain_db)
-        return audio.astype(np.float32), words
+        return finish_take(audio, self.sample_rate, params), words
+
+
+def voice_length_scale(params: dict, model_default: float) -> float | None:
+    """Return the length scale a voice card asks for: its own, or its length_ratio of it or of the model's."""
+    length_scale = params.get("length_scale")
+    if "length_ratio" in params:  # relative to the voice's length_scale, or the model's own default
+        length_scale = scaled_length(length_scale or model_default, float(params["length_ratio"]))
+    return length_scale
+
+
+def finish_take(audio: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
+    """Return the model's raw audio with the voice card's reshaping (Praat) and gain applied."""
+    gain_db = float(params.get("gain_db", 0.0))
+    if _reshapes(params) and audio.size:  # Praat keeps the duration, so word times stay valid
+        before, audio = audio, reshape_voice(audio, sample_rate, params)
+        if any(k in params for k in DELIVERY_KEYS):  # a delivered line keeps the level Piper gave it, so
+            gain_db += _level_db(before) - _level_db(audio)  # gain_db is heard as set (Praat moves it ±1 dB)
+    if gain_db and audio.size:
+        audio = apply_gain(audio, gain_db)
+    return audio.astype(np.float32)
 
 
 def _load_voice(model: str):
