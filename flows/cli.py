@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--profile", metavar="NAME",
                          help="delivery profile: acx, apple, google, findaway or generic (default: audiobook.toml's "
                               "[retail] profile, else generic); fixes the files, their format and the checks")
+    produce.add_argument("--dask", metavar="ADDRESS", default=os.environ.get("AUDIOBOOK_DASK"),
+                         help="make the chapters on a Dask cluster: local:N for N worker processes here, or a "
+                              "scheduler's address (tcp://host:8786; every worker must see --root at the same path)")
     produce.add_argument("--cover", type=Path, metavar="FILE",
                          help="the retail cover (.jpg or .png) instead of the book's own; checked against the profile")
     produce.set_defaults(run=_produce)
@@ -94,15 +97,15 @@ def _check_book(book: Path) -> Path:
 
 def _produce(args: argparse.Namespace) -> int:
     book = _check_book(args.book)
-    from flows.produce import produce_flow
+    from flows.produce import run_produce
     from stages.profiles import get_profile
 
     if args.profile is not None:
         get_profile(args.profile)  # an unknown name is refused before Prefect starts
     _quiet_prefect(debug=args.debug)
-    summary = produce_flow(book, args.root.resolve(), slug=args.slug, narrator=args.narrator, chapters=args.chapters,
-                           series=[p.resolve() for p in args.series], notes=args.notes, profile=args.profile,
-                           cover=args.cover.resolve() if args.cover else None)
+    summary = run_produce(book, args.root.resolve(), dask=args.dask, slug=args.slug, narrator=args.narrator,
+                          chapters=args.chapters, series=[p.resolve() for p in args.series], notes=args.notes,
+                          profile=args.profile, cover=args.cover.resolve() if args.cover else None)
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0

@@ -6,11 +6,14 @@ Each task is one call into stages/; the flow only wires them together and shows 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -18,12 +21,15 @@ from stages import files, profiles
 from stages import produce as stage
 from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, embedding_similarity, load_library
+from stages.cache import TakeCache
 from stages.delivery import DeliveryConfig
+from stages.engines import get_engine
 from stages.qa import QaConfig
 from stages.errors import UserError
 from stages.ingest import ingest, save_manuscript
 from stages.lexicon import Lexicon, load_lexicon
 from stages.model import NARRATOR, Manuscript, Voice, Workspace
+from stages.prerender import prerender
 from stages.progress import ProgressBoard
 from stages.render import check_voices
 from stages.voices.card import load_cards
@@ -70,9 +76,43 @@ def lexicon_task(manuscript: Manuscript, workspace: Workspace, series: list[Path
     return load_lexicon(workspace.manuscript_dir(manuscript.slug), series)
 
 
+@task(name="prerender", cache_policy=NO_CACHE)
+def prerender_task(manuscript: Manuscript, workspace: Workspace, **kwargs) -> dict:
+    report = prerender(manuscript.chapters, cache=TakeCache(workspace.cache_dir), **kwargs)
+    return {"batches": report.batches, "takes": report.stored, "oom_splits": report.splits,
+            "per_device": report.per_device}
+
+
 @task(name="chapter", cache_policy=NO_CACHE)
-def chapter_task(manuscript: Manuscript, number: int, **kwargs) -> stage.ChapterResult:
-    return stage.produce_chapter(manuscript, number, **kwargs)
+def chapter_task(manuscript: Manuscript, number: int, **kwargs) -> tuple[stage.ChapterResult, str]:
+    """Return the chapter and where it was made ("host:pid"; a Dask worker's when the flow runs on a cluster)."""
+    return stage.produce_chapter(manuscript, number, **kwargs), f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _no_progress(n: int) -> None:
+    """The progress callback for chapters made in other processes (the board lives in this one)."""
+
+
+def task_runner(dask: str | None = None):
+    """Return the flow's task runner: two threads here, or Dask: "local:N" (a LocalCluster of N worker
+    processes on this machine) or the address of a running Dask scheduler ("tcp://host:8786")."""
+    if not dask:
+        return ThreadPoolTaskRunner(max_workers=2)
+    from prefect_dask import DaskTaskRunner
+
+    if dask.startswith("local:"):
+        try:
+            workers = int(dask.removeprefix("local:"))
+        except ValueError:
+            raise UserError(f"--dask {dask!r}: write local:N with N worker processes, e.g. local:2") from None
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return DaskTaskRunner(address=dask)
+
+
+def run_produce(source: Path, root: Path, *, dask: str | None = None, **kwargs) -> dict:
+    """Run produce_flow with `task_runner(dask)`: chapters on this machine's threads or on a Dask cluster."""
+    return produce_flow.with_options(task_runner=task_runner(dask))(source, root, **kwargs)
 
 
 @task(name="credits", cache_policy=NO_CACHE)
@@ -134,6 +174,11 @@ def produce_flow(
     voice_ids = rights_task(quote(manuscript), workspace, quote(casting), series)  # before any synthesis
     lexicon = lexicon_task(quote(manuscript), workspace, series)
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
+    if any(hasattr(get_engine(library[v].engine), "synthesize_ids") for v in voice_ids):  # batching engines
+        batched = prerender_task(quote(manuscript), workspace, casting=quote(casting), library=quote(library),
+                                 lexicon=quote(lexicon), delivery=delivery)  # the whole book's takes, in batches
+        log.info("prerendered %d takes in %d batches on %s", batched["takes"], batched["batches"],
+                 ", ".join(batched["per_device"]) or "no device")
     qa = QaConfig.from_project(project_config(workspace.root))  # every take heard back, retaken if it fails
     tags = stage.album_tags(manuscript, workspace, library[casting.voice_for(NARRATOR)], voice_ids)
     # made before any chapter starts, so it can tell the parts this run encodes from older ones
@@ -141,19 +186,21 @@ def produce_flow(
     feed_m4b = m4b_job.add if retail.m4b else (lambda result: None)  # an MP3-only profile makes no M4B
     with ProgressBoard(interactive) as board:
         chapter_bar = board.bar("chapters", len(manuscript.chapters), "chapters")
-        segment_bar = board.bar("segments", len(manuscript.segments), "segments")
+        here = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # else chapters run elsewhere
+        segment_bar = board.bar("segments", len(manuscript.segments), "segments") if here else _no_progress
+        held = quote if here else (lambda value: value)  # a quoted argument does not survive Dask's pickling
         # longest chapters first, so the run does not end on one long chapter rendering alone
         by_length = sorted(manuscript.chapters, key=lambda c: -sum(len(s.spoken) for s in c.segments))
         submitted = {
             c.number: chapter_task.submit(
-                quote(manuscript), c.number, workspace=workspace, casting=quote(casting), library=quote(library),
-                tags=quote(tags), lexicon=quote(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
+                held(manuscript), c.number, workspace=workspace, casting=held(casting), library=held(library),
+                tags=held(tags), lexicon=held(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
                 m4b_kbps=retail.m4b_bitrate_kbps if retail.m4b else None,  # its M4B part made beside its MP3
             )
             for c in by_length
         }
         futures = [submitted[c.number] for c in manuscript.chapters]
-        results = []
+        results, made_in = [], set()
         try:
             # made while the chapters render, so the M4B can start with them; two short tracks
             credits = credits_task(quote(manuscript), workspace=workspace, casting=quote(casting),
@@ -161,8 +208,10 @@ def produce_flow(
                                    lexicon=quote(lexicon), qa=qa)
             feed_m4b(credits.opening)
             for future in futures:
-                results.append(future.result())
-                feed_m4b(results[-1])
+                result, where = future.result()
+                results.append(result)
+                made_in.add(where)
+                feed_m4b(result)
                 chapter_bar(1)
             feed_m4b(credits.closing)
         except BaseException:
@@ -180,5 +229,6 @@ def produce_flow(
         "cached": sum(r.stats.cached for r in results),
         "engine_s": facts["engine_s"],
         "m4b_parts_encoded": m4b_job.encoded,
+        "chapters_made_in": sorted(made_in),  # host:pid of each process that made chapters
         "paths": {k: str(v) for k, v in paths.items()},
     }
