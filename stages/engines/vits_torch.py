@@ -92,6 +92,24 @@ def _indices(weights: dict, prefix: str, suffix: str) -> list[int]:
     return [int(m) for m in middles if m.isdigit()]
 
 
+def save_model(model: VitsModel, path: str | Path) -> Path:
+    """Write the model's weights and conv specs as one torch file (for machines without onnx or piper-tts)."""
+    from dataclasses import asdict
+
+    from stages import files
+
+    with files.atomic_path(Path(path)) as tmp:
+        torch.save({"weights": model.weights, "convs": {k: asdict(v) for k, v in model.convs.items()},
+                    "source": str(model.source)}, tmp)
+    return Path(path)
+
+
+def load_saved(path: str | Path) -> VitsModel:
+    """Return a model save_model wrote."""
+    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return VitsModel(data["weights"], {k: ConvSpec(**v) for k, v in data["convs"].items()}, Path(data["source"]))
+
+
 def load_piper_onnx(onnx_path: str | Path) -> VitsModel:
     """Return the VITS model whose weights are the initializers of a Piper voice's ONNX file."""
     import onnx
