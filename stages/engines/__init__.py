@@ -23,6 +23,9 @@ ENGINES: dict[str, str] = {
     "cosyvoice": "stages.engines.cosyvoice:CosyVoiceEngine",
     "fish-speech": "stages.engines.fish_speech:FishSpeechEngine",
     "openai-speech": "stages.engines.openai_speech:OpenAISpeechEngine",
+    # zero-shot neural engines in this process, from a local checkpoint (stages/engines/zero_shot_local.py)
+    "f5-tts": "stages.engines.zero_shot_local:F5TtsEngine",
+    "cosyvoice-local": "stages.engines.zero_shot_local:CosyVoiceLocalEngine",
 }
 
 _LOADED: dict[str, Engine] = {}
