@@ -33,7 +33,7 @@ RENDER_THREADS = max(1, min(os.cpu_count() or 1, 8))  # per chapter; the engine 
 # Retakes change what the engine is given: Piper with noise off says a text the same way every time.
 PIPER_RETAKE_NOISE = {"noise_scale": 0.333, "noise_w_scale": 0.333}  # a little of Piper's own variation
 RETAKE_LENGTH_RATIO = 1.08  # every second retake is a touch slower, and ends as a plain statement
-SEEDED_ENGINES = frozenset({"gpt-sovits", "fish-speech"})  # a retake there is a new seed
+SEEDED_ENGINES = frozenset({"gpt-sovits", "fish-speech", "f5-tts", "cosyvoice-local"})  # retake: new seed
 
 
 @dataclass(frozen=True)
@@ -233,13 +233,13 @@ def chapter_qa(
 def retake_variant(text: str, voice: Voice, attempt: int) -> tuple[str, Voice]:
     """Return the text and voice for retake `attempt` (1, 2, ...): other settings, so the engine says it anew."""
     params = dict(voice.params)
-    if voice.engine == "piper":
+    if voice.engine in ("piper", "piper-torch"):
         params |= PIPER_RETAKE_NOISE
         if attempt % 2 == 0:
             params["length_ratio"] = float(params.get("length_ratio", 1.0)) * RETAKE_LENGTH_RATIO
     elif voice.engine in SEEDED_ENGINES:
         params["seed"] = int(params.get("seed", 0)) + attempt
-    if attempt % 2 == 0 or voice.engine not in SEEDED_ENGINES | {"piper"}:
+    if attempt % 2 == 0 or voice.engine not in SEEDED_ENGINES | {"piper", "piper-torch"}:
         text = _ending_variant(text)
     return text, replace(voice, params=params)
 
