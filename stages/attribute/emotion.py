@@ -79,11 +79,16 @@ def _lexicon_hits(text: str) -> dict[str, int]:
         n = len(pattern.findall(lowered))
         if n:
             hits[emotion] = n
+    if not _CJK.search(text):  # the Chinese words cannot be in it
+        return hits
     for emotion, words in ZH_LEXICON.items():
         n = sum(1 for w in words.split() if w in text)
         if n:
             hits[emotion] = hits.get(emotion, 0) + n
     return hits
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def _intensity(hits: int) -> float:
