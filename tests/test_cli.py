@@ -13,7 +13,7 @@ import mutagen.mp3
 import mutagen.mp4
 import pytest
 
-from conftest import REPO, SAMPLE_EPUB
+from conftest import REPO, SAMPLE_EPUB, without_take_qa
 from flows.cli import main
 from stages import qa, wav
 from stages.cast import load_library
@@ -26,10 +26,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_sample_book_end_to_end_then_nothing_to_do(tmp_path, capsys, prefect_harness):
-    code, out, _ = run_cli(capsys, str(SAMPLE_EPUB), "--root", str(tmp_path), "--json")
-    assert code == 0
-    first = json.loads(out)
+def test_sample_book_end_to_end_then_nothing_to_do(sample_album, capsys):
+    tmp_path, first = sample_album  # `audiobook produce --json` on a fresh workspace, exit code 0
     assert first["slug"] == "alices-adventures-in-wonderland-sample"
     assert [c["title"] for c in first["chapters"]] == ["Chapter I: Down the Rabbit-Hole", "Chapter II: The Pool of Tears"]
     assert first["synthesized"] > 30 and first["cached"] + first["synthesized"] == sum(c["segments"] for c in first["chapters"])
@@ -53,6 +51,7 @@ def test_sample_book_end_to_end_then_nothing_to_do(tmp_path, capsys, prefect_har
 
 
 def test_recasting_a_speaker_re_renders_only_their_lines(tmp_path, capsys, prefect_harness, small_book):
+    without_take_qa(tmp_path)  # a retake would count as synthesized too
     code, out, _ = run_cli(capsys, str(small_book), "--root", str(tmp_path), "--json")
     first = json.loads(out)
     ms = json.loads((tmp_path / "manuscripts" / first["slug"] / "manuscript.json").read_text())
@@ -106,6 +105,20 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, prefe
     assert not (root / "output").exists() and not (root / "manuscripts").exists()
 
 
+def test_chapters_option_selects_by_number_and_refuses_a_chapter_the_book_lacks(tmp_path, capsys, prefect_harness):
+    from flows.produce import select_chapters
+    from stages.ingest import ingest
+
+    ms = ingest(SAMPLE_EPUB, Workspace(tmp_path / "ws").manuscript_dir)
+    assert [(c.number, c.title) for c in select_chapters(ms, "2").chapters] == [(2, "Chapter II: The Pool of Tears")]
+    assert [c.number for c in select_chapters(ms, "1-2,5").chapters] == [1, 2] and select_chapters(ms, None) is ms
+    code, _, err = run_cli(capsys, str(SAMPLE_EPUB), "--root", str(tmp_path / "cli"), "--chapters", "7")
+    assert code == 2 and "--chapters '7' names no chapter" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, str(SAMPLE_EPUB), "--root", str(tmp_path / "cli"), "--chapters", "one")
+    assert code == 2 and "is not a list of chapter numbers" in err
+    assert not list((tmp_path / "cli").rglob("*.wav")) and not list((tmp_path / "cli").rglob("*.mp3"))
+
+
 def test_chinese_book_is_refused_before_any_audio(tmp_path, capsys, prefect_harness, corpus):
     code, _, err = run_cli(capsys, str(corpus / "lu-xun_kong-yiji_gu-xiang_zhu-fu.zh.txt"), "--root", str(tmp_path))
     assert code == 2 and "cannot speak this book's language 'zh'" in err and err.count("\n") == 1
@@ -113,10 +126,15 @@ def test_chinese_book_is_refused_before_any_audio(tmp_path, capsys, prefect_harn
 
 
 def test_killed_run_resumes_without_resynthesis(tmp_path, small_book):
+    blocks = small_book.read_text(encoding="utf-8").split("\n\n")  # title, author, 2 chapters of 4 and 3 paragraphs
+    assert [blocks[i][:10] for i in (2, 7)] == ["CHAPTER I.", "CHAPTER II"]
+    book = tmp_path / small_book.name  # both chapters, a paragraph fewer each: still well over 6 takes with the credits
+    book.write_text("\n\n".join(blocks[:4] + blocks[5:8] + blocks[9:]), encoding="utf-8")
+    root = without_take_qa(tmp_path / "ws")  # so no retake may replace a take: every kept take must stay as it is
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "flows.cli", "produce", str(small_book), "--root", str(tmp_path)]
+    cmd = [sys.executable, "-m", "flows.cli", "produce", str(book), "--root", str(root)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    takes_dir = Workspace(tmp_path).cache_dir / "takes"
+    takes_dir = Workspace(root).cache_dir / "takes"
     deadline = time.monotonic() + 240
     while len(list(takes_dir.rglob("*.wav"))) < 6:
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -134,10 +152,10 @@ def test_killed_run_resumes_without_resynthesis(tmp_path, small_book):
     total = sum(c["segments"] for c in tracks)
     assert sum(c["stats"]["synthesized"] for c in tracks) <= total - len(kept)
     assert sum(c["stats"]["cached"] for c in tracks) >= len(kept)
-    remade = {p for p in kept if p.stat().st_mtime_ns != kept[p]}  # nothing that existed was synthesized again ...
-    retaken = {p for p in kept if json.loads(qa.verdict_path(p).read_text())["verdict"]["attempt"] > 0}
-    assert remade == retaken  # ... unless take QA, hearing it for the first time, kept a better retake in its place
-    assert not list(tmp_path.rglob(".*.part*"))
+    remade = {p for p in kept if p.stat().st_mtime_ns != kept[p]}
+    assert remade == set()  # nothing that existed was synthesized again
+    assert not [p for p in kept if qa.verdict_path(p).exists()]  # take QA was off: no retake could stand in for one
+    assert not list(root.rglob(".*.part*"))
 
 
 def test_ingest_prints_the_chapter_table_as_json(tmp_path, capsys):

@@ -21,14 +21,13 @@ from stages.voices.card import load_cards
 def produce(root: Path) -> dict:
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["produce", str(SAMPLE_EPUB), "--root", str(root), "--json", "--chapters", "1"]) == 0
+        assert main(["produce", str(SAMPLE_EPUB), "--root", str(root), "--json"]) == 0  # as conftest's sample_album
     return json.loads(printed.getvalue())
 
 
 @pytest.fixture(scope="module")
-def album(tmp_path_factory, prefect_harness):
-    root = tmp_path_factory.mktemp("ws")
-    summary = produce(root)
+def album(sample_album):
+    root, summary = sample_album  # the sample book's first run, take QA on; shared with test_cli
     out = Path(summary["output"])
     return root, summary, out, json.loads((out / "report.json").read_text())
 

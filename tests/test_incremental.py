@@ -14,9 +14,11 @@ from stages.ingest import ingest
 from stages.model import Workspace
 from stages.package.album import read_m4b_chapters
 from stages.package.sync import read_sync_map
+from stages.qa import QaConfig
 
 OLD = "It was then disclosed in the following manner."  # chapter 2: the retail sample comes from chapter 1
 NEW = "It was then disclosed in this manner."
+NO_QA = QaConfig(enabled=False)  # takes are not heard back here: tests/test_qa.py and test_produce.py do that
 
 
 def build(ws: Workspace, book):
@@ -26,11 +28,12 @@ def build(ws: Workspace, book):
     casting = cast(ms, library, ws.manuscript_dir(ms.slug) / "cast.toml")
     tags = produce.album_tags(ms, ws, library["joe"])
     job = produce.M4bJob(ms, ws, tags)
-    credits = produce.produce_credits(ms, workspace=ws, casting=casting, library=library, tags=tags)
+    credits = produce.produce_credits(ms, workspace=ws, casting=casting, library=library, tags=tags, qa=NO_QA)
     job.add(credits.opening)
     results = []
     for c in ms.chapters:
-        results.append(produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags))
+        results.append(produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags,
+                                               qa=NO_QA))
         job.add(results[-1])
     job.add(credits.closing)
     paths = produce.finish_album(ms, results, workspace=ws, tags=tags, facts={}, m4b_job=job, credits=credits)

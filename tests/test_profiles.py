@@ -17,6 +17,7 @@ from stages.errors import UserError
 from stages.ffmpeg import run_ffmpeg
 from stages.model import Chapter, Manuscript, Paragraph, Segment, Workspace
 from stages.package import sync
+from stages.qa import QaConfig
 
 
 def png_header(width: int, height: int, colour: int = 2) -> bytes:
@@ -177,9 +178,10 @@ def acx_album(tmp_path_factory, small_book):
     library = load_library()
     casting = cast(ms, library, ws.manuscript_dir(ms.slug) / "cast.toml")
     tags = produce.album_tags(ms, ws, library["joe"])
+    no_qa = QaConfig(enabled=False)  # takes are not heard back here: tests/test_qa.py and test_produce.py do that
     results = [produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags,
-                                       profile=profile) for c in ms.chapters]
-    credits = produce.produce_credits(ms, workspace=ws, casting=casting, library=library, tags=tags)
+                                       profile=profile, qa=no_qa) for c in ms.chapters]
+    credits = produce.produce_credits(ms, workspace=ws, casting=casting, library=library, tags=tags, qa=no_qa)
     paths = produce.finish_album(ms, results, workspace=ws, tags=tags, facts={}, credits=credits, profile=profile,
                                  notes=notes)
     return ws, whole, ms, notes, results, paths

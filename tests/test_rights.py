@@ -13,6 +13,7 @@ import mutagen.mp3
 import mutagen.mp4
 import pytest
 
+from conftest import without_take_qa
 from flows.cli import main
 from stages import wav
 from stages.errors import UserError
@@ -155,7 +156,7 @@ def test_the_flow_refuses_before_any_synthesis_and_logs_the_refusal(tmp_path, ca
 
 @pytest.fixture(scope="module")
 def album(tmp_path_factory, opening, prefect_harness):
-    root = tmp_path_factory.mktemp("ws")
+    root = without_take_qa(tmp_path_factory.mktemp("ws"))  # rights and provenance are checked here, not the words
     sheet = root / "manuscripts" / "pride-and-prejudice" / "cast.toml"
     sheet.parent.mkdir(parents=True)
     sheet.write_text('[speakers]\n"narrator" = "joe"\n"unknown" = "joe-deep"\n')  # the producer recasts the dialogue
