@@ -469,7 +469,8 @@ def _read_along(
         language=manuscript.language,
     )
     produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
-    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub")
+    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub",
+                                      stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json")
     return listen_page, epub, overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, ids
 
 

@@ -1,10 +1,14 @@
 """The bundled sample book produced with the real voice, then packed as an EPUB 3 with Media Overlays."""
 
+import dataclasses
 import json
+import os
 import re
+import shutil
 import subprocess
 import zipfile
 
+import mutagen.id3
 import mutagen.mp3
 import pytest
 from lxml import etree
@@ -13,9 +17,12 @@ from conftest import SAMPLE_EPUB
 from stages import produce
 from stages.attribute import attribute
 from stages.cast import cast, load_library
+from stages.errors import UserError
 from stages.ingest import ingest
 from stages.model import Workspace
-from stages.package.overlay import ACTIVE_CLASS, check_overlays, parse_clock, write_overlay_epub
+from stages.qa import QaConfig
+from stages.package import epubzip, overlay_epub
+from stages.package.overlay import ACTIVE_CLASS, check_overlays, mp3_duration_ms, parse_clock, write_overlay_epub
 from stages.package.sync import parse_lrc, read_sync_map, read_sync_words, vtt_word_starts
 
 NS = {"opf": "http://www.idpf.org/2007/opf", "smil": "http://www.w3.org/ns/SMIL", "x": "http://www.w3.org/1999/xhtml",
@@ -30,7 +37,8 @@ def book(tmp_path_factory):
     casting = cast(ms, library, ws.manuscript_dir(ms.slug) / "cast.toml")
     tags = produce.album_tags(ms, ws, library["joe"])
     results = [
-        produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags)
+        produce.produce_chapter(ms, c.number, workspace=ws, casting=casting, library=library, tags=tags,
+                                qa=QaConfig(enabled=False))  # take QA is tested elsewhere
         for c in ms.chapters
     ]
     album_dir = ws.output_dir(ms.slug)
@@ -65,6 +73,9 @@ def test_own_checks_pass_and_zip_layout(book):
         assert z.read("mimetype") == b"application/epub+zip"
         assert {f"OEBPS/audio/{c.number:02d}.mp3" for c in ms.chapters} <= set(z.namelist())
         assert f".{ACTIVE_CLASS} " in z.read("OEBPS/style.css").decode()
+        for info in z.infolist()[1:]:  # MP3s do not shrink: stored; the text deflated
+            kind = zipfile.ZIP_STORED if info.filename.endswith(".mp3") else zipfile.ZIP_DEFLATED
+            assert (info.filename, info.compress_type) == (info.filename, kind)
 
 
 def test_text_spans_and_clips_follow_the_sync_maps(book):
@@ -168,3 +179,80 @@ def test_broken_overlays_are_reported(book, tmp_path):
     assert any(p.startswith("the book declares") for p in problems)  # ... and so does the whole book
     assert any(p.startswith("the overlays play") for p in problems)  # 2 s more than the MP3s last
     assert len(problems) == 5
+
+
+MODIFIED = re.compile(rb'<meta property="dcterms:modified">[^<]*</meta>')
+
+
+def _members(epub):
+    """Return every member's bytes by name, in order, the OPF's dcterms:modified blanked."""
+    with zipfile.ZipFile(epub) as z:
+        return [(i.filename, MODIFIED.sub(b"", z.read(i))) for i in z.infolist()]
+
+
+def _retag(mp3):
+    """Replace `mp3` by a new file with one more ID3 comment: new bytes, the same audio."""
+    tags = mutagen.id3.ID3(mp3)
+    tags.add(mutagen.id3.COMM(encoding=3, lang="eng", desc="test", text="retagged"))
+    tags.save(mp3)
+
+
+def test_a_rebuild_remakes_only_changed_chapters_and_equals_a_full_build(book, tmp_path, monkeypatch):
+    ms, album_dir, results, _ = book
+    album = tmp_path / "album"  # a copy: the module's album stays as produced
+    album.mkdir()
+    for r in results:
+        for name in (r.mp3, r.sync):
+            shutil.copy2(album_dir / name, album / name)
+    out, stamp = tmp_path / "book.epub", tmp_path / "work" / "epub.json"
+    made = []
+    pack = overlay_epub.pack_chapter
+    monkeypatch.setattr(overlay_epub, "pack_chapter", lambda c, *a: made.append(c.number) or pack(c, *a))
+
+    def rebuild(manuscript):
+        made.clear()
+        write_overlay_epub(manuscript, album, out, stamp=stamp)
+        remade = list(made)
+        assert check_overlays(out) == []
+        scratch = write_overlay_epub(manuscript, album, tmp_path / "scratch.epub")  # no stamp: all made anew
+        assert _members(out) == _members(scratch)
+        return remade
+
+    numbers = [c.number for c in ms.chapters]
+    assert len(numbers) >= 2
+    assert rebuild(ms) == numbers  # no stamp yet
+    assert {e["mp3"] for e in json.loads(stamp.read_text())["chapters"].values()} == {r.mp3 for r in results}
+    written = out.stat().st_mtime_ns
+    assert rebuild(ms) == [] and out.stat().st_mtime_ns == written  # nothing changed: the EPUB is left as it is
+    _retag(album / results[0].mp3)
+    assert rebuild(ms) == [numbers[0]]
+    with zipfile.ZipFile(out) as z:
+        assert z.read(f"OEBPS/audio/{numbers[0]:02d}.mp3") == (album / results[0].mp3).read_bytes()
+    second = ms.chapters[1]
+    segment = second.segments[-1]
+    edited = dataclasses.replace(second, paragraphs=tuple(
+        dataclasses.replace(p, segments=tuple(dataclasses.replace(s, text=s.text + " Indeed.") if s is segment else s
+                                              for s in p.segments)) for p in second.paragraphs))
+    edited_ms = ms.with_chapters([edited if c is second else c for c in ms.chapters])
+    assert rebuild(edited_ms) == [second.number]
+    with zipfile.ZipFile(out) as z:
+        page = etree.fromstring(z.read(f"OEBPS/{second.id}.xhtml"))
+    (span,) = page.xpath(f"//*[@id='{segment.id}']")
+    assert "".join(span.itertext()) == f"{segment.text} Indeed."
+    os.utime(out, ns=(1, 1))  # the EPUB is no longer the one the stamp describes: every chapter made anew
+    assert rebuild(edited_ms) == numbers
+
+
+def test_a_stored_member_reads_in_place(book):
+    ms, _, results, epub = book
+    name = f"OEBPS/audio/{ms.chapters[0].number:02d}.mp3"
+    with zipfile.ZipFile(epub) as z, open(epub, "rb") as raw:
+        whole = z.read(name)
+        window = epubzip.open_stored(raw, z.getinfo(name), where=str(epub))
+        assert window.read() == whole and window.tell() == len(whole)
+        assert window.seek(-10, os.SEEK_END) == len(whole) - 10 and window.read(100) == whole[-10:]
+        window.seek(0)
+        assert mp3_duration_ms(window, where=name) == mp3_duration_ms(whole, where=name)
+        assert abs(mp3_duration_ms(window, where=name) - results[0].duration_s * 1000) < 30
+        with pytest.raises(UserError, match="compressed, not stored"):
+            epubzip.open_stored(raw, z.getinfo("OEBPS/content.opf"), where=str(epub))
