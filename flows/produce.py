@@ -174,7 +174,7 @@ def produce_flow(
     voice_ids = rights_task(quote(manuscript), workspace, quote(casting), series)  # before any synthesis
     lexicon = lexicon_task(quote(manuscript), workspace, series)
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
-    if any(hasattr(get_engine(library[v].engine), "synthesize_ids") for v in voice_ids):  # batching engines
+    if any(hasattr(get_engine(library[v].engine), "synthesize_segments") for v in voice_ids):  # batching engines
         batched = prerender_task(quote(manuscript), workspace, casting=quote(casting), library=quote(library),
                                  lexicon=quote(lexicon), delivery=delivery)  # the whole book's takes, in batches
         log.info("prerendered %d takes in %d batches on %s", batched["takes"], batched["batches"],

@@ -29,8 +29,8 @@ GPU_BYTES_PER_TOKEN = 2 * 2**20  # device memory one padded phoneme id needs thr
 @dataclass(frozen=True)
 class Pending:
     segment_id: str
-    voice: Voice
-    ids: list[list[int]]  # phoneme ids of each sentence
+    text: str  # what the engine is given (lexicon applied)
+    sentences: list  # the engine's phonemized sentences (piper_torch.Sentence)
 
 
 def devices() -> dict[str, int]:
@@ -57,27 +57,30 @@ def prerender(
         for seg in chapter.segments:
             voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
             engine = get_engine(voice.engine)
-            if not hasattr(engine, "synthesize_ids"):
+            if not hasattr(engine, "synthesize_segments"):
                 continue
             text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
             key = cache.key(text, voice, engine)
             if key in seen or not any(ch.isalnum() for ch in text) or cache.path(key).is_file():
                 continue  # render_chapter makes the punctuation-only breaths
             seen.add(key)
-            ids = engine.phoneme_ids(text, voice)
+            sentences = engine.sentences(text, voice)
             group = json.dumps([voice.engine, voice.params], sort_keys=True, default=str)
             voices[group] = voice
-            groups.setdefault(group, []).append(schedule.Item(key, sum(len(s) for s in ids), Pending(seg.id, voice, ids)))
+            cost = sum(len(s.ids) for s in sentences)
+            groups.setdefault(group, []).append(schedule.Item(key, cost, Pending(seg.id, text, sentences)))
     report = schedule.Report()
     for group, items in groups.items():
         voice = voices[group]
         engine = get_engine(voice.engine)
 
         def synthesize(batch: list[schedule.Item], device: str) -> list:
-            return engine.synthesize_ids([i.payload.ids for i in batch], voice, device=device)
+            return engine.synthesize_segments([i.payload.text for i in batch], [i.payload.sentences for i in batch],
+                                              voice, device=device)
 
-        def store(item: schedule.Item, audio) -> None:
-            cache.put(item.payload.segment_id, item.key, audio, engine.sample_rate)
+        def store(item: schedule.Item, made) -> None:
+            audio, words = made
+            cache.put(item.payload.segment_id, item.key, audio, engine.sample_rate, words=words)
 
         done = schedule.run(items, synthesize, store, budgets=budgets or devices(), on_oom=_free_cuda_cache)
         log.info("voice %s: %d takes in %d batches (%d out-of-memory splits)", voice.id, done.stored, done.batches,

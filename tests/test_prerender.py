@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,15 @@ def test_batched_takes_equal_the_onnx_engines_own(rendered):
         onnx = piper.synthesize(LINES[int(seg_id[-2:]) - 1], Voice("v", "v", params=library[voice_id].params))
         assert rate == 22050 and audio.size == onnx.size  # the same phoneme durations, so the same length
         assert float(np.corrcoef(audio, onnx)[0, 1]) > 0.999  # 16-bit WAV rounding on top of float differences
+
+
+def test_batched_takes_carry_the_models_own_word_timings(rendered, tmp_path):
+    _, _, takes, _, _ = rendered
+    cache = TakeCache(Path(takes["c01-s01"].path).parents[2])
+    words = cache.words(takes["c01-s01"].key)
+    assert [w["word"] for w in words] == [w.strip(",.") for w in LINES[0].split()]
+    starts = [w["start_s"] for w in words]
+    assert starts == sorted(starts) and words[-1]["end_s"] <= takes["c01-s01"].duration_s + 1e-3
+    onnx_audio, onnx_words = get_engine("piper").synthesize_timed(LINES[0], Voice("v", "v"))
+    gaps = [abs(a["start_s"] - b["start_s"]) for a, b in zip(words, onnx_words)]
+    assert max(gaps) < 0.005  # the same durations as onnxruntime's, so the same word boundaries
