@@ -189,8 +189,7 @@ def produce_flow(
         here = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # else chapters run elsewhere
         segment_bar = board.bar("segments", len(manuscript.segments), "segments") if here else _no_progress
         held = quote if here else (lambda value: value)  # a quoted argument does not survive Dask's pickling
-        # longest chapters first, so the run does not end on one long chapter rendering alone
-        by_length = sorted(manuscript.chapters, key=lambda c: -sum(len(s.spoken) for s in c.segments))
+        by_length = stage.edited_first(manuscript, workspace)  # then longest first
         submitted = {
             c.number: chapter_task.submit(
                 held(manuscript), c.number, workspace=workspace, casting=held(casting), library=held(library),
@@ -217,6 +216,7 @@ def produce_flow(
         except BaseException:
             m4b_job.abort()
             raise
+    stage.remember_chapters(manuscript, workspace)
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
     paths = album_task(quote(manuscript), quote(results), workspace=workspace, tags=quote(tags), facts=facts,
                        m4b_job=quote(m4b_job), credits=quote(credits), profile=retail, notes=split_notes)

@@ -382,6 +382,28 @@ class M4bJob:
         self._pool.shutdown(wait=True)
 
 
+def chapter_digest(chapter: Chapter) -> str:
+    """Return a hash of a chapter's text, speakers and emotions (what an edit in the book changes)."""
+    return hashlib.sha256(json.dumps(chapter.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def edited_first(manuscript: Manuscript, workspace: Workspace) -> list[Chapter]:
+    """Return the chapters in the order to make them: those edited since the last run (or never made) first,
+    then the rest longest first, so an edit starts at once and a long chapter does not end the run alone."""
+    index = _json_or_empty(workspace.cache_dir / "work" / manuscript.slug / "chapters.json")
+
+    def order(c: Chapter) -> tuple[bool, int]:
+        return index.get(str(c.number)) == chapter_digest(c), -sum(len(s.spoken) for s in c.segments)
+
+    return sorted(manuscript.chapters, key=order)
+
+
+def remember_chapters(manuscript: Manuscript, workspace: Workspace) -> None:
+    """Record each chapter's digest, for edited_first on the next run."""
+    path = workspace.cache_dir / "work" / manuscript.slug / "chapters.json"
+    files.write_json(path, _json_or_empty(path) | {str(c.number): chapter_digest(c) for c in manuscript.chapters})
+
+
 def _json_or_empty(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

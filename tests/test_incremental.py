@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import replace
 
 import pytest
 
@@ -86,3 +87,19 @@ def test_sync_map_and_epub_carry_the_new_text(runs):
         xhtml = "".join(epub.read(n).decode("utf-8") for n in epub.namelist() if n.endswith(".xhtml"))
     xhtml = re.sub(r"</?span[^>]*>", "", xhtml)  # timed words are spans of their own
     assert NEW in xhtml and OLD not in xhtml
+
+
+def test_an_edited_chapter_is_made_first(runs, tmp_path):
+    _, (before, *_), _, _ = runs
+    ws = Workspace(tmp_path)
+    by_length = sorted(before.chapters, key=lambda c: -sum(len(s.spoken) for s in c.segments))
+    assert [c.number for c in produce.edited_first(before, ws)] == [c.number for c in by_length]  # nothing known
+    produce.remember_chapters(before, ws)
+    short = by_length[-1]  # the producer edits a line of the shortest chapter
+    para = short.paragraphs[-1]
+    line = replace(para.segments[0], text=para.segments[0].text + " Indeed.")
+    short = replace(short, paragraphs=(*short.paragraphs[:-1], replace(para, segments=(line, *para.segments[1:]))))
+    after = before.with_chapters([short if c.number == short.number else c for c in before.chapters])
+    assert [c.number for c in produce.edited_first(after, ws)] == [short.number, by_length[0].number]
+    produce.remember_chapters(after, ws)
+    assert produce.edited_first(after, ws)[0].number == by_length[0].number  # nothing edited since
