@@ -477,22 +477,24 @@ def _read_along(
     """Write the read-along page and the EPUB 3 with media overlays; return their paths and the EPUB's problems."""
     out_dir = workspace.output_dir(manuscript.slug)
     chapters = {c.number: c for c in manuscript.chapters}
-    pages = []
-    for r in results:
-        _, cues, words = sync.read_sync(out_dir / r.sync)
-        pages.append(listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, cues, words=words))
-    listen_page = listen.write_listen_page(
-        out_dir / "listen.html",
-        title=manuscript.title,
-        author=manuscript.author,
-        narrator=tags.narrator,
-        cover_file=_copy_cover(manuscript, workspace, out_dir),
-        chapters=pages,
-        language=manuscript.language,
-    )
     produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
-    epub = overlay.write_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub",
-                                      stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epub") as pool:  # mostly disk: beside the page
+        writing = pool.submit(overlay.write_overlay_epub, produced, out_dir, out_dir / f"{manuscript.slug}.epub",
+                              stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json")
+        pages = []
+        for r in results:
+            _, cues, words = sync.read_sync(out_dir / r.sync)
+            pages.append(listen.ListenChapter.from_chapter(chapters[r.number], r.mp3, cues, words=words))
+        listen_page = listen.write_listen_page(
+            out_dir / "listen.html",
+            title=manuscript.title,
+            author=manuscript.author,
+            narrator=tags.narrator,
+            cover_file=_copy_cover(manuscript, workspace, out_dir),
+            chapters=pages,
+            language=manuscript.language,
+        )
+        epub = writing.result()
     return listen_page, epub, overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, ids
 
 
