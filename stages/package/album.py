@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,8 @@ import numpy as np
 
 from stages import files
 from stages.errors import StageError, UserError
-from stages.ffmpeg import PcmEncoder, base_args, encode_pcm, run_ffmpeg, stage_error
-from stages.wav import read_wav, wav_info
+from stages.ffmpeg import base_args, encode_pcm, stage_error
+from stages.wav import wav_info
 
 MP3_SAMPLE_RATE_HZ = 44100
 MP3_BITRATE_KBPS = 192  # ACX: constant bit rate, 192 kbps or more, 44.1 kHz
@@ -153,21 +152,6 @@ def _tag_mp3(path: Path, *, title: str, track: int, total: int, tags: AlbumTags)
 def _iso639_2(language: str) -> str:
     primary = language.split("-")[0].lower()
     return ISO639_2.get(primary, primary)
-
-
-def _ffmetadata_escape(text: str) -> str:
-    return re.sub(r"([=;#\\\n])", r"\\\1", text)
-
-
-def _chapter_metadata(lengths: list[int], titles: list[str], sample_rate: int) -> str:
-    """Return an ffmetadata document with one chapter per length, in samples."""
-    lines = [";FFMETADATA1"]
-    start = 0
-    for length, title in zip(lengths, titles):
-        lines += ["[CHAPTER]", f"TIMEBASE=1/{sample_rate}", f"START={start}", f"END={start + length}"]
-        lines.append(f"title={_ffmetadata_escape(title)}")
-        start += length
-    return "\n".join(lines) + "\n"
 
 
 def _chapter_length(audio: np.ndarray | Path, sample_rate: int, what: str) -> int:
