@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from flows import voices_cli
+from studio import cli as studio_cli
 from stages.errors import UserError
 
 EXIT_INTERRUPTED = 130
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write manuscripts/<slug>/lexicon.toml with the suggestions to fill in")
     suggest.set_defaults(run=_lexicon_suggest)
     voices_cli.register(sub)
+    studio_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The review studio: a small FastAPI app over the files `audiobook produce` writes (`audiobook studio`)."""

@@ -1,0 +1,181 @@
+"""The studio's web app: server-rendered pages over the workspace the CLI writes, for a team with roles.
+
+Every page needs a signed-in session (an HTTP-only, SameSite=Strict cookie holding a random token);
+every state-changing request needs the session's CSRF token (form field `csrf` or header
+X-CSRF-Token), else 403; a user sees only the books granted to them (admins: all); failed sign-ins
+are limited per user name and per client; bodies over MAX_BODY_BYTES are refused with 413; files are
+served only by plain name from the book's own album folder; every action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import sessionmaker
+
+from studio import auth
+from studio.db import User
+
+SESSION_COOKIE = "studio_session"
+LOGIN_CSRF_COOKIE = "studio_login_csrf"  # double-submit token for the sign-in form (no session yet)
+MAX_BODY_BYTES = 1 << 20  # forms are small; uploads (reference clips) get their own limit when they come
+SERVED_SUFFIXES = (".mp3", ".m4b", ".vtt", ".lrc", ".json", ".html", ".epub", ".svg", ".jpg", ".png")
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+_SAFE_NAME = re.compile(r"^\w[\w.\- ]*$")  # a plain file or folder name: no separators, no NUL, no leading dot
+
+
+class SignIn(Exception):
+    """Raised by `signed_in` on a page request without a session: answered by a redirect to /login."""
+
+
+def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = False) -> FastAPI:
+    """Return the studio over the workspace at `root` with its state in `sessions`' database."""
+    app = FastAPI(title="audiobook studio", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    output = Path(root).resolve() / "output"
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return Response("request body too large", status_code=413)
+        if request.method in STATE_CHANGING and length is None and request.headers.get("transfer-encoding"):
+            return Response("send a Content-Length", status_code=411)  # so the limit above cannot be dodged
+        return await call_next(request)
+
+    @app.exception_handler(SignIn)
+    async def to_login(request: Request, exc: SignIn):
+        return RedirectResponse("/login", status_code=303)
+
+    def db():
+        with sessions() as session, session.begin():
+            yield session
+
+    def signed_in(request: Request, session=Depends(db, scope="function")) -> tuple[User, str]:
+        found = auth.session_user(session, request.cookies.get(SESSION_COOKIE))
+        if found is None:
+            raise SignIn()
+        user, row = found
+        return user, row.csrf
+
+    async def checked(request: Request, who=Depends(signed_in)) -> tuple[User, str]:
+        """The signed-in user, after the request's CSRF token matched the session's."""
+        user, csrf = who
+        sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
+        if not sent or not secrets.compare_digest(str(sent), csrf):
+            raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+        return user, csrf
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request):
+        token = secrets.token_urlsafe(32)
+        page = templates.TemplateResponse(request, "login.html", {"user": None, "csrf": token, "error": ""})
+        page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies)
+        return page
+
+    @app.post("/login")
+    async def login(request: Request, session=Depends(db, scope="function")):
+        form = await request.form()
+        username, password = str(form.get("username", "")), str(form.get("password", ""))
+        sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not secrets.compare_digest(sent, expected):
+            raise HTTPException(403, "missing or wrong CSRF token; reload the sign-in page")
+        client = request.client.host if request.client else "unknown"
+        if auth.too_many_failures(session, username, client):
+            auth.audit(session, username, "login-refused", detail=f"rate limited, from {client}")
+            raise HTTPException(429, f"too many failed sign-ins; wait {auth.LOGIN_WINDOW_MIN} minutes")
+        user = auth.authenticate(session, username, password)
+        if user is None:
+            auth.record_failure(session, username, client)
+            auth.audit(session, username, "login-failed", detail=f"from {client}")
+            page = templates.TemplateResponse(request, "login.html", {"user": None, "csrf": expected,
+                                                                      "error": "Wrong user name or password."},
+                                              status_code=401)
+            return page
+        token, _ = auth.open_session(session, user)
+        auth.audit(session, user.username, "login")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies,
+                            max_age=auth.SESSION_HOURS * 3600)
+        response.delete_cookie(LOGIN_CSRF_COOKIE)
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, who=Depends(checked), session=Depends(db, scope="function")):
+        auth.close_session(session, request.cookies.get(SESSION_COOKIE, ""))
+        auth.audit(session, who[0].username, "logout")
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    def library(request: Request, who=Depends(signed_in), session=Depends(db, scope="function")):
+        user, csrf = who
+        books = [b for b in _books(output) if auth.can_see(session, user, b["slug"])]
+        return templates.TemplateResponse(request, "library.html", {"user": user, "csrf": csrf, "books": books})
+
+    @app.get("/books/{slug}", response_class=HTMLResponse)
+    def book(slug: str, request: Request, who=Depends(signed_in), session=Depends(db, scope="function")):
+        user, csrf = who
+        report = _report(output, slug, session, user)
+        chapters = [_chapter_row(c) for c in report.get("chapters", [])]
+        facts = report.get("book", {}) | {"slug": slug}
+        return templates.TemplateResponse(request, "book.html", {"user": user, "csrf": csrf, "book": facts,
+                                                                 "chapters": chapters})
+
+    @app.get("/books/{slug}/files/{name}")
+    def book_file(slug: str, name: str, who=Depends(signed_in), session=Depends(db, scope="function")):
+        _report(output, slug, session, who[0])  # the book exists and this user may open it
+        folder = (output / slug).resolve()
+        if not _SAFE_NAME.match(name) or ".." in name:
+            raise HTTPException(404, "no such file in this book")
+        path = (folder / name).resolve()
+        if path.parent != folder or path.suffix not in SERVED_SUFFIXES or not path.is_file():
+            raise HTTPException(404, "no such file in this book")
+        return FileResponse(path)
+
+    return app
+
+
+def _report(output: Path, slug: str, session, user: User) -> dict:
+    """Return book `slug`'s report.json, or raise 404 (no such book) / 403 (not granted)."""
+    if not _SAFE_NAME.match(slug) or ".." in slug:
+        raise HTTPException(404, f"no produced book {slug!r}")
+    path = output / slug / "report.json"
+    if not path.is_file():
+        raise HTTPException(404, f"no produced book {slug!r}")
+    if not auth.can_see(session, user, slug):
+        raise HTTPException(403, f"you have no access to {slug!r}; ask an admin for it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _books(output: Path) -> list[dict]:
+    books = []
+    for report_path in sorted(output.glob("*/report.json")):
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        rows = [_chapter_row(c) for c in report.get("chapters", [])]
+        facts = report.get("book", {})
+        books.append({"slug": report_path.parent.name, "title": facts.get("title", report_path.parent.name),
+                      "author": facts.get("author", ""), "chapters": len(rows),
+                      "duration": _clock(sum(r["seconds"] for r in rows)),
+                      "acx_passing": sum(r["acx_pass"] for r in rows), "acx_pass": all(r["acx_pass"] for r in rows),
+                      "flags": sum(r["flags"] for r in rows)})
+    return books
+
+
+def _chapter_row(chapter: dict) -> dict:
+    seconds = float(chapter.get("duration_s", 0.0))
+    return {"number": chapter.get("number"), "title": chapter.get("title", ""), "mp3": chapter.get("mp3", ""),
+            "seconds": seconds, "duration": _clock(seconds), "acx_pass": bool(chapter.get("acx", {}).get("passes")),
+            "flags": len((chapter.get("qa") or {}).get("flagged") or [])}
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
