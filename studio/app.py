@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import sessionmaker
 
-from studio import auth
+from studio import auth, review
 from studio.db import User
 
 SESSION_COOKIE = "studio_session"
@@ -124,10 +124,60 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     def book(slug: str, request: Request, who=Depends(signed_in), session=Depends(db, scope="function")):
         user, csrf = who
         report = _report(output, slug, session, user)
-        chapters = [_chapter_row(c) for c in report.get("chapters", [])]
+        chapters = [_chapter_row(c) | {"approved": bool(review.approval(session, slug, c.get("number")))}
+                    for c in report.get("chapters", [])]
         facts = report.get("book", {}) | {"slug": slug}
         return templates.TemplateResponse(request, "book.html", {"user": user, "csrf": csrf, "book": facts,
                                                                  "chapters": chapters})
+
+    @app.get("/books/{slug}/chapters/{number}", response_class=HTMLResponse)
+    def chapter_page(slug: str, number: int, request: Request, who=Depends(signed_in),
+                     session=Depends(db, scope="function")):
+        user, csrf = who
+        report = _report(output, slug, session, user)
+        entry = review.chapter_entry(report, number)
+        if entry is None:
+            raise HTTPException(404, f"{slug!r} has no chapter {number}")
+        chapter = review.chapter_view(output, slug, entry)
+        flagged = {n.segment for n in review.notes(session, slug, number) if n.kind == "flag"}
+        done = review.approval(session, slug, number)
+        return templates.TemplateResponse(request, "chapter.html", {
+            "user": user, "csrf": csrf, "slug": slug, "book": report.get("book", {}), "chapter": chapter,
+            "flagged": sorted(flagged), "approved": done.username if done else "",
+            "may_approve": auth.may(user, "approve"), "may_comment": auth.may(user, "comment"),
+            "notes": review.notes(session, slug, number)})
+
+    @app.post("/books/{slug}/chapters/{number}/approve")
+    def approve(slug: str, number: int, who=Depends(checked), session=Depends(db, scope="function")):
+        user = who[0]
+        report = _report(output, slug, session, user)
+        if not auth.may(user, "approve"):
+            raise HTTPException(403, f"a {user.role} cannot approve chapters")
+        if review.chapter_entry(report, number) is None:
+            raise HTTPException(404, f"{slug!r} has no chapter {number}")
+        row = review.approve(session, user, slug, number)
+        return {"approved": True, "by": row.username}
+
+    @app.post("/books/{slug}/chapters/{number}/notes")
+    async def add_note(slug: str, number: int, request: Request, who=Depends(checked),
+                       session=Depends(db, scope="function")):
+        user = who[0]
+        _report(output, slug, session, user)
+        if not auth.may(user, "comment"):
+            raise HTTPException(403, f"a {user.role} cannot flag or comment")
+        data = await request.json() if request.headers.get("content-type", "").startswith("application/json") \
+            else dict(await request.form())
+        kind, segment, text = str(data.get("kind", "")), str(data.get("segment", "")), str(data.get("text", ""))
+        if kind not in review.NOTE_KINDS or not _SAFE_NAME.match(segment):
+            raise HTTPException(422, f"a note needs kind flag or comment and a segment id; got {kind!r}, {segment!r}")
+        row = review.add_note(session, user, slug, number, segment, kind, text)
+        return {"kind": row.kind, "segment": row.segment, "by": row.username}
+
+    @app.get("/books/{slug}/approvals.csv")
+    def approvals(slug: str, who=Depends(signed_in), session=Depends(db, scope="function")):
+        report = _report(output, slug, session, who[0])
+        return Response(review.approvals_csv(session, slug, report), media_type="text/csv",
+                        headers={"content-disposition": f'attachment; filename="{slug}-approvals.csv"'})
 
     @app.get("/books/{slug}/files/{name}")
     def book_file(slug: str, name: str, who=Depends(signed_in), session=Depends(db, scope="function")):

@@ -62,6 +62,32 @@ class LoginAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
+class Approval(Base):
+    """A chapter approved for release (one per chapter; approving again replaces it)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("slug", "chapter"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128))
+    chapter: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Note(Base):
+    """A reviewer's comment or flag on one segment."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128))
+    chapter: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "flag" or "comment"
+    text: Mapped[str] = mapped_column(Text, default="")
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,6 +3,8 @@ roles, per-book access, path traversal, body limits, sign-in rate limiting and t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import socket
@@ -15,7 +17,10 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from stages.align import SegmentWords, WordTiming
+from stages.model import Chapter, Cue, Paragraph, Segment
 from stages.package.album import AlbumTags, write_chapter_mp3
+from stages.package.sync import write_sync_map
 from studio import auth, db
 from studio.app import MAX_BODY_BYTES, create_app
 
@@ -29,14 +34,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LINES = (("c01-s0001", "Chapter I.", "narrator"), ("c01-s0002", "It is a truth universally acknowledged.", "narrator"),
+         ("c01-s0003", "My dear Mr. Bennet, have you heard?", "Mrs. Bennet"))
+SECONDS = 6
+
+
 def produced_book(root, slug: str, title: str) -> None:
-    """An album folder as `produce` leaves it: a one-chapter report and its MP3."""
+    """An album folder as `produce` leaves it: a one-chapter report, its MP3 and its sync map (words timed)."""
     folder = root / "output" / slug
-    tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(44100) / 44100)).astype(np.float32)
+    tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(SECONDS * 44100) / 44100)).astype(np.float32)
     write_chapter_mp3(tone, 44100, folder / "01-chapter-i.mp3", title="Chapter I", track=1, total=1,
                       tags=AlbumTags(title, "Jane Austen", "Joe"))
+    segments = tuple(Segment(i, text, spoken=text, speaker=who) for i, text, who in LINES)
+    chapter = Chapter(1, "Chapter I", (Paragraph("c01-p0001", "text", segments),))
+    cues = [Cue(i, text, who, n * 2000, (n + 1) * 2000) for n, (i, text, who) in enumerate(LINES)]
+    said = LINES[1][1].rstrip(".").split()
+    words = {LINES[1][0]: SegmentWords("engine", tuple(WordTiming(w, 2000 + 300 * k, 2000 + 300 * (k + 1))
+                                                       for k, w in enumerate(said)))}
+    write_sync_map(folder / "01-chapter-i.sync.json", chapter=chapter, audio_file="01-chapter-i.mp3",
+                   duration_ms=SECONDS * 1000, cues=cues, words=words)
     report = {"book": {"title": title, "author": "Jane Austen", "narrator": "Joe"},
-              "chapters": [{"number": 1, "title": "Chapter I", "mp3": "01-chapter-i.mp3", "duration_s": 1.0,
+              "chapters": [{"number": 1, "title": "Chapter I", "mp3": "01-chapter-i.mp3", "duration_s": SECONDS,
                             "acx": {"passes": True}, "qa": {"flagged": [{"segment": "c01-s0003"}]}}]}
     (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
     (root / "output" / "secret.txt").write_text("outside every book", encoding="utf-8")
@@ -182,3 +200,40 @@ def test_accounts_are_made_from_the_command_line(tmp_path, monkeypatch, capsys):
         rev = session.scalar(select(db.User).where(db.User.username == "rev"))
         assert users == {"ada": "admin", "rev": "reviewer"} and auth.can_see(session, rev, "pride-and-prejudice")
         assert [a.action for a in session.scalars(select(db.AuditEntry))] == ["create-user", "create-user", "grant"]
+
+
+def test_review_page_shows_the_chapters_lines_and_timed_words(studio):
+    base, _ = studio
+    client, _ = sign_in(base, "listener")
+    page = client.get("/books/pride-and-prejudice/chapters/1").text
+    assert all(f'id="{i}" data-start="{n * 2000}" data-end="{(n + 1) * 2000}"' in page for n, (i, _, _) in enumerate(LINES))
+    assert '<span class="w" data-start="2300" data-end="2600">is</span>' in page
+    assert 'id="approve"' not in page and 'id="flag"' not in page  # a listener only listens
+    assert client.get("/books/pride-and-prejudice/chapters/9").status_code == 404
+
+
+def test_reviewers_flag_and_approve_listeners_cannot_and_the_csv_says_so(studio):
+    base, sessions = studio
+    listener, _ = sign_in(base, "listener")
+    headers = {"x-csrf-token": csrf_of(listener)}
+    assert listener.post("/books/pride-and-prejudice/chapters/1/approve", headers=headers).status_code == 403
+    assert listener.post("/books/pride-and-prejudice/chapters/1/notes", headers=headers,
+                         json={"kind": "flag", "segment": "c01-s0002"}).status_code == 403
+    reviewer, _ = sign_in(base, "reviewer")
+    headers = {"x-csrf-token": csrf_of(reviewer)}
+    assert reviewer.post("/books/pride-and-prejudice/chapters/1/approve").status_code == 403  # no CSRF token
+    flag = reviewer.post("/books/pride-and-prejudice/chapters/1/notes", headers=headers,
+                         json={"kind": "flag", "segment": "c01-s0002", "text": "says 'acknowledge'"})
+    assert flag.json() == {"kind": "flag", "segment": "c01-s0002", "by": "reviewer"}
+    assert reviewer.post("/books/pride-and-prejudice/chapters/1/notes", headers=headers,
+                         json={"kind": "delete", "segment": "c01-s0002"}).status_code == 422
+    assert reviewer.post("/books/pride-and-prejudice/chapters/1/approve", headers=headers).json()["by"] == "reviewer"
+    page = reviewer.get("/books/pride-and-prejudice/chapters/1").text
+    assert 'class="seg flagged" id="c01-s0002"' in page and "approved by reviewer" in page
+    rows = list(csv.DictReader(io.StringIO(reviewer.get("/books/pride-and-prejudice/approvals.csv").text)))
+    assert [(r["chapter"], r["approved"], r["approved_by"], r["review_flags"], r["qa_flags"]) for r in rows] == \
+        [("1", "yes", "reviewer", "1", "1")]
+    with sessions() as session:
+        actions = [(a.username, a.action, a.target) for a in session.scalars(select(db.AuditEntry))]
+    assert ("reviewer", "flag", "pride-and-prejudice/c01-s0002") in actions
+    assert ("reviewer", "approve", "pride-and-prejudice/chapter 1") in actions

@@ -1,0 +1,67 @@
+"""The studio in a real headless Chromium (Debian's, driven by Playwright): sign in, play a chapter and see the
+highlight move, flag a line and approve by keyboard, at laptop and tablet widths (screenshots kept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from studio import db
+from tests.test_listen_page import browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_studio_security import PASSWORD, studio  # noqa: F401 - a served studio with a produced book
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "output" / "test-artifacts"
+VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "tablet": {"width": 820, "height": 1180}}
+JS_NOW = "() => Array.from(document.querySelectorAll('.seg.now, .w.now'), e => e.id || e.textContent)"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_review_a_chapter_in_chromium(browser, studio, size):  # noqa: F811 - the imported fixtures
+    base, sessions = studio
+    page = browser.new_page(viewport=VIEWPORTS[size])
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(base + "/")
+        assert page.url.endswith("/login")
+        page.fill("input[name=username]", "reviewer")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(base + "/")
+        page.click("text=Pride and Prejudice")
+        page.click("text=Chapter I")
+        page.wait_for_selector("#c01-s0001")
+
+        page.evaluate("() => { const a = document.getElementById('audio'); a.muted = true; a.currentTime = 2.35; }")
+        page.wait_for_function("() => document.querySelector('.seg.now') !== null")
+        assert page.evaluate(JS_NOW) == ["c01-s0002", "is"]  # the line and the word being spoken
+        page.keyboard.press("Space")  # play
+        page.wait_for_function("() => !document.getElementById('audio').paused")
+        page.wait_for_function("() => document.querySelector('.w.now') && document.querySelector('.w.now').textContent !== 'is'")
+        page.keyboard.press("Space")  # pause
+        page.keyboard.press("j")  # next line
+        page.wait_for_function("() => document.querySelector('#c01-s0003.now') !== null")
+        page.keyboard.press("f")
+        page.wait_for_selector("#c01-s0003.flagged")
+        page.keyboard.press("a")
+        page.wait_for_function("() => document.getElementById('approval').textContent === 'approved by reviewer'")
+        page.click("#c01-s0001")  # click a line to seek to it
+        page.wait_for_function("() => document.querySelector('#c01-s0001.now') !== null")
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / f"studio-chapter-{size}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[size]["width"]  # nothing runs off the side: usable at this width
+        assert errors == []
+    finally:
+        page.close()
+    with sessions() as session:
+        flags = [(n.segment, n.username) for n in session.scalars(select(db.Note).where(db.Note.kind == "flag"))]
+        approved = session.scalar(select(db.Approval).where(db.Approval.slug == "pride-and-prejudice"))
+    assert ("c01-s0003", "reviewer") in flags and approved.username == "reviewer"
