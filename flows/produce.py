@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, task
@@ -23,6 +24,7 @@ from stages.attribute.direct import Direction, direct, project_config
 from stages.cast import Casting, cast, embedding_similarity, load_library
 from stages.cache import TakeCache
 from stages.delivery import DeliveryConfig
+from stages.edits import apply_edits, load_edits
 from stages.engines import get_engine
 from stages.qa import QaConfig
 from stages.errors import UserError
@@ -44,6 +46,7 @@ def ingest_task(source: Path, workspace: Workspace, slug: str | None, notes: str
     book_dir = workspace.manuscript_dir(manuscript.slug)
     direction = direct(manuscript, book_dir=book_dir, cache_dir=workspace.cache_dir, config=project_config(workspace.root),
                        series_dirs=series)
+    direction = replace(direction, manuscript=apply_edits(direction.manuscript, load_edits(book_dir)))  # the fixes
     save_manuscript(direction.manuscript, book_dir / "manuscript.json")
     return direction
 

@@ -17,16 +17,23 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import or_, select
 from sqlalchemy.orm import sessionmaker
 
-from studio import auth, review
-from studio.db import User
+from stages.attribute.emotion import EMOTIONS
+from stages.cache import TakeCache
+from stages.edits import save_edit
+from stages.errors import UserError
+from stages.model import Workspace
+from studio import auth, jobs, review
+from studio.db import Job, User
 
 SESSION_COOKIE = "studio_session"
 LOGIN_CSRF_COOKIE = "studio_login_csrf"  # double-submit token for the sign-in form (no session yet)
 MAX_BODY_BYTES = 1 << 20  # forms are small; uploads (reference clips) get their own limit when they come
 SERVED_SUFFIXES = (".mp3", ".m4b", ".vtt", ".lrc", ".json", ".html", ".epub", ".svg", ".jpg", ".png")
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+_TAKE_KEY = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_NAME = re.compile(r"^\w[\w.\- ]*$")  # a plain file or folder name: no separators, no NUL, no leading dot
 
 
@@ -34,9 +41,12 @@ class SignIn(Exception):
     """Raised by `signed_in` on a page request without a session: answered by a redirect to /login."""
 
 
-def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = False) -> FastAPI:
-    """Return the studio over the workspace at `root` with its state in `sessions`' database."""
+def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = False,
+               renderer: jobs.Renderer | None = None) -> FastAPI:
+    """Return the studio over the workspace at `root` with its state in `sessions`' database; edits are
+    re-rendered by `renderer` (default: a worker thread running `produce` on this machine)."""
     app = FastAPI(title="audiobook studio", docs_url=None, redoc_url=None, openapi_url=None)
+    renderer = renderer or jobs.Renderer(root, sessions)
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     output = Path(root).resolve() / "output"
 
@@ -145,6 +155,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
             "user": user, "csrf": csrf, "slug": slug, "book": report.get("book", {}), "chapter": chapter,
             "flagged": sorted(flagged), "approved": done.username if done else "",
             "may_approve": auth.may(user, "approve"), "may_comment": auth.may(user, "comment"),
+            "may_edit": auth.may(user, "edit"), "emotions": EMOTIONS,
             "notes": review.notes(session, slug, number)})
 
     @app.post("/books/{slug}/chapters/{number}/approve")
@@ -172,6 +183,42 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
             raise HTTPException(422, f"a note needs kind flag or comment and a segment id; got {kind!r}, {segment!r}")
         row = review.add_note(session, user, slug, number, segment, kind, text)
         return {"kind": row.kind, "segment": row.segment, "by": row.username}
+
+    @app.post("/books/{slug}/chapters/{number}/segments/{segment}/edit")
+    async def edit_segment(slug: str, number: int, segment: str, request: Request, who=Depends(checked),
+                           session=Depends(db, scope="function")):
+        user = who[0]
+        report = _report(output, slug, session, user)
+        if not auth.may(user, "edit"):
+            raise HTTPException(403, f"a {user.role} cannot edit lines")
+        entry = review.chapter_entry(report, number)
+        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
+            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        changes = {k: v for k, v in (await request.json()).items() if v not in (None, "")}
+        try:
+            stored = save_edit(Path(root) / "manuscripts" / slug, segment, changes)
+        except UserError as e:
+            raise HTTPException(422, str(e)) from None
+        auth.audit(session, user.username, "edit", f"{slug}/{segment}", json.dumps(stored, ensure_ascii=False))
+        return {"job": renderer.submit(slug, number, segment, user.username), "edit": stored}
+
+    @app.get("/jobs/{job_id}")
+    def job_state(job_id: int, who=Depends(signed_in), session=Depends(db, scope="function")):
+        job = session.get(Job, job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        _report(output, job.slug, session, who[0])
+        return {"state": job.state, "message": job.message, "segment": job.segment,
+                "take_before": job.take_before, "take_after": job.take_after}
+
+    @app.get("/books/{slug}/takes/{key}")
+    def take_audio(slug: str, key: str, who=Depends(signed_in), session=Depends(db, scope="function")):
+        _report(output, slug, session, who[0])
+        known = session.scalar(select(Job).where(Job.slug == slug, or_(Job.take_before == key, Job.take_after == key)))
+        path = TakeCache(Workspace(root).cache_dir).path(key) if _TAKE_KEY.match(key) else None
+        if known is None or path is None or not path.is_file():
+            raise HTTPException(404, "no such take of this book")
+        return FileResponse(path, media_type="audio/wav")
 
     @app.get("/books/{slug}/approvals.csv")
     def approvals(slug: str, who=Depends(signed_in), session=Depends(db, scope="function")):

@@ -88,6 +88,22 @@ class Note(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
+class Job(Base):
+    """A re-render after an edit: the book produced again in the background (only what changed is remade)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128))
+    chapter: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    message: Mapped[str] = mapped_column(Text, default="")
+    take_before: Mapped[str] = mapped_column(String(64), default="")
+    take_after: Mapped[str] = mapped_column(String(64), default="")
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,101 @@
+"""Editing a line in the studio: the fix is kept in edits.json, the book is produced again in the background
+(one take synthesized), and the take before and after are both playable for A/B."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.produce import run_produce
+from stages.edits import apply_edits, load_edits
+from stages.package.sync import read_sync_map
+from studio import auth, db
+from studio.app import create_app
+from tests.test_studio_security import PASSWORD, free_port, sign_in
+
+REPO = Path(__file__).resolve().parents[1]
+NEW_TEXT = "Mr. Bennet made no answer at all."
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, small_book, prefect_harness):
+    import threading
+
+    import uvicorn
+
+    root = tmp_path_factory.mktemp("workspace")
+    (root / "voices").symlink_to(REPO / "voices")
+    (root / "audiobook.toml").write_text("[qa]\nenabled = false\n", encoding="utf-8")  # QA is tested elsewhere
+    album = run_produce(small_book, root, interactive=False)
+    sessions = db.connect(db.default_url(root))
+    with sessions() as session, session.begin():
+        for role in ("reviewer", "listener"):
+            auth.grant(session, auth.create_user(session, role, PASSWORD, role), album["slug"])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(root, sessions), host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", root, album
+    server.should_exit = True
+
+
+def first_narration(root: Path, album: dict) -> tuple[int, str, str]:
+    chapter = album["chapters"][0]
+    _, cues = read_sync_map(Path(album["output"]) / chapter["sync"])
+    cue = next(c for c in cues if c.speaker == "narrator" and len(c.text) > 20)
+    return chapter["number"], cue.id, cue.text
+
+
+def csrf_of(client, path: str) -> str:
+    import re
+
+    return re.search(r'const csrf = "([^"]+)"', client.get(path).text).group(1)
+
+
+def test_an_edited_line_is_re_rendered_and_both_takes_can_be_heard(served):
+    base, root, album = served
+    number, segment, old_text = first_narration(root, album)
+    page = f"/books/{album['slug']}/chapters/{number}"
+    listener, _ = sign_in(base, "listener")
+    denied = listener.post(f"{page}/segments/{segment}/edit", json={"text": NEW_TEXT},
+                           headers={"x-csrf-token": csrf_of(listener, page)})
+    assert denied.status_code == 403
+
+    reviewer, _ = sign_in(base, "reviewer")
+    headers = {"x-csrf-token": csrf_of(reviewer, page)}
+    bad = reviewer.post(f"{page}/segments/{segment}/edit", json={"emotion": "smug"}, headers=headers)
+    assert bad.status_code == 422 and "is not one of" in bad.text
+    made = reviewer.post(f"{page}/segments/{segment}/edit", json={"text": NEW_TEXT}, headers=headers).json()
+    assert made["edit"] == {"text": NEW_TEXT}
+    deadline = time.monotonic() + 240
+    while (job := reviewer.get(f"/jobs/{made['job']}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the re-render took too long"
+        time.sleep(0.5)
+    assert job["state"] == "done", job["message"]
+    assert job["take_before"] and job["take_after"] and job["take_before"] != job["take_after"]
+    for key in (job["take_before"], job["take_after"]):
+        audio = reviewer.get(f"/books/{album['slug']}/takes/{key}")
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    assert reviewer.get(f"/books/{album['slug']}/takes/{'0' * 64}").status_code == 404  # not a take of a job
+
+    _, cues = read_sync_map(Path(album["output"]) / album["chapters"][0]["sync"])
+    assert next(c.text for c in cues if c.id == segment) == NEW_TEXT and old_text not in [c.text for c in cues]
+    assert load_edits(root / "manuscripts" / album["slug"]) == {segment: {"text": NEW_TEXT}}
+    manuscript = json.loads((root / "manuscripts" / album["slug"] / "manuscript.json").read_text(encoding="utf-8"))
+    spoken = [s for c in manuscript["chapters"] for p in c["paragraphs"] for s in p["segments"] if s["id"] == segment]
+    assert spoken[0]["text"] == NEW_TEXT and "mister" in spoken[0]["spoken"].lower()  # normalized like the book
+
+
+def test_edits_of_segments_the_book_no_longer_has_are_ignored(small_book, tmp_path):
+    from stages.ingest import ingest
+
+    manuscript = ingest(small_book, lambda slug: tmp_path / slug, save=False)
+    first = manuscript.segments[0]
+    edited = apply_edits(manuscript, {first.id: {"speaker": "Mrs. Bennet", "emotion": "happy"}, "c99-p0001-s01": {}})
+    changed = edited.segments[0]
+    assert (changed.speaker, changed.emotion, changed.rule, changed.text) == ("Mrs. Bennet", "happy", "edited", first.text)
+    assert edited.segments[1:] == manuscript.segments[1:]
