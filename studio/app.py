@@ -25,8 +25,8 @@ from stages.cache import TakeCache
 from stages.edits import save_edit
 from stages.errors import UserError
 from stages.model import Workspace
-from studio import auth, jobs, review
-from studio.db import Job, User
+from studio import auth, casting, jobs, review
+from studio.db import Audition, Job, User
 
 SESSION_COOKIE = "studio_session"
 LOGIN_CSRF_COOKIE = "studio_login_csrf"  # double-submit token for the sign-in form (no session yet)
@@ -218,6 +218,54 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
         path = TakeCache(Workspace(root).cache_dir).path(key) if _TAKE_KEY.match(key) else None
         if known is None or path is None or not path.is_file():
             raise HTTPException(404, "no such take of this book")
+        return FileResponse(path, media_type="audio/wav")
+
+    @app.get("/books/{slug}/cast", response_class=HTMLResponse)
+    def cast_page(slug: str, request: Request, who=Depends(signed_in), session=Depends(db, scope="function")):
+        user, csrf = who
+        report = _report(output, slug, session, user)
+        rows, voices = casting.cast_rows(Path(root), slug)
+        return templates.TemplateResponse(request, "cast.html", {
+            "user": user, "csrf": csrf, "slug": slug, "book": report.get("book", {}), "rows": rows, "voices": voices,
+            "may_cast": auth.may(user, "cast")})
+
+    @app.post("/books/{slug}/cast")
+    async def recast(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
+        user = who[0]
+        _report(output, slug, session, user)
+        if not auth.may(user, "cast"):
+            raise HTTPException(403, f"a {user.role} cannot change the cast")
+        data = await request.json()
+        speaker, voice = str(data.get("speaker", "")), str(data.get("voice", ""))
+        try:
+            casting.recast(Path(root), slug, speaker, voice)
+        except UserError as e:
+            raise HTTPException(422, str(e)) from None
+        auth.audit(session, user.username, "recast", f"{slug}/{speaker}", voice)
+        return {"job": renderer.submit(slug, 0, "", user.username)}
+
+    @app.post("/books/{slug}/cast/audition")
+    async def audition(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
+        user = who[0]
+        _report(output, slug, session, user)
+        if not auth.may(user, "cast"):
+            raise HTTPException(403, f"a {user.role} cannot audition voices")
+        speaker = str((await request.json()).get("speaker", ""))
+        try:
+            made = casting.audition(Path(root), slug, speaker)
+        except UserError as e:
+            raise HTTPException(422, str(e)) from None
+        for voice, key in made:
+            session.add(Audition(slug=slug, speaker=speaker, voice=voice, key=key))
+        return {"auditions": [{"voice": v, "url": f"/books/{slug}/auditions/{k}"} for v, k in made]}
+
+    @app.get("/books/{slug}/auditions/{key}")
+    def audition_audio(slug: str, key: str, who=Depends(signed_in), session=Depends(db, scope="function")):
+        _report(output, slug, session, who[0])
+        known = session.scalar(select(Audition).where(Audition.slug == slug, Audition.key == key))
+        path = TakeCache(Workspace(root).cache_dir).path(key) if _TAKE_KEY.match(key) else None
+        if known is None or path is None or not path.is_file():
+            raise HTTPException(404, "no such audition of this book")
         return FileResponse(path, media_type="audio/wav")
 
     @app.get("/books/{slug}/approvals.csv")

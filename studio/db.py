@@ -104,6 +104,17 @@ class Job(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
+class Audition(Base):
+    """A line made in a candidate voice for the cast page (the take sits in the take cache under `key`)."""
+
+    __tablename__ = "auditions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128))
+    speaker: Mapped[str] = mapped_column(String(128))
+    voice: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEntry(Base):
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

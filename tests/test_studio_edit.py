@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def served(tmp_path_factory, small_book, prefect_harness):
     album = run_produce(small_book, root, interactive=False)
     sessions = db.connect(db.default_url(root))
     with sessions() as session, session.begin():
-        for role in ("reviewer", "listener"):
+        for role in ("reviewer", "listener", "producer"):
             auth.grant(session, auth.create_user(session, role, PASSWORD, role), album["slug"])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(root, sessions), host="127.0.0.1", port=port, log_level="error"))
@@ -99,3 +100,48 @@ def test_edits_of_segments_the_book_no_longer_has_are_ignored(small_book, tmp_pa
     changed = edited.segments[0]
     assert (changed.speaker, changed.emotion, changed.rule, changed.text) == ("Mrs. Bennet", "happy", "edited", first.text)
     assert edited.segments[1:] == manuscript.segments[1:]
+
+
+def provenance_voices(album: dict) -> dict[str, str]:
+    """Segment id -> the voice id its take in the album was made with."""
+    out = {}
+    for path in Path(album["output"]).glob("*.provenance.json"):
+        out |= {t["segment"]: t["voice"] for t in json.loads(path.read_text(encoding="utf-8"))["takes"]}
+    return out
+
+
+def test_cast_page_auditions_and_recasts_one_speaker(served):
+    base, root, album = served
+    slug = album["slug"]
+    reviewer, _ = sign_in(base, "reviewer")
+    page = reviewer.get(f"/books/{slug}/cast").text
+    assert "narrator" in page and '<select class="voice"' not in page  # a reviewer sees the cast, cannot change it
+    headers = {"x-csrf-token": csrf_of(reviewer, f"/books/{slug}/chapters/1")}
+    assert reviewer.post(f"/books/{slug}/cast", json={"speaker": "narrator", "voice": "joe-deep"},
+                         headers=headers).status_code == 403
+
+    producer, _ = sign_in(base, "producer")
+    headers = {"x-csrf-token": csrf_of(producer, f"/books/{slug}/chapters/1")}
+    rows = re.findall(r'<tr data-speaker="([^"]+)">\s*<td>[^<]*</td><td>(\d+)</td>', producer.get(f"/books/{slug}/cast").text)
+    character = next(name for name, lines in rows if name not in ("narrator", "unknown") and int(lines) > 0)
+    auditions = producer.post(f"/books/{slug}/cast/audition", json={"speaker": character}, headers=headers).json()
+    voices = [a["voice"] for a in auditions["auditions"]]
+    assert len(voices) == len(set(voices)) >= 8 and "joe" in voices  # every library voice
+    for a in auditions["auditions"][:2]:
+        audio = producer.get(a["url"])
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+
+    before = provenance_voices(album)
+    sheet = (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
+    old_voice = re.search(rf'^"{re.escape(character)}" = "([^"]+)"', sheet, re.M).group(1)
+    new_voice = next(v for v in voices if v not in (old_voice, "joe"))
+    job = producer.post(f"/books/{slug}/cast", json={"speaker": character, "voice": new_voice}, headers=headers).json()
+    deadline = time.monotonic() + 240
+    while (state := producer.get(f"/jobs/{job['job']}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the re-render took too long"
+        time.sleep(0.5)
+    assert state["state"] == "done", state["message"]
+    assert f'"{character}" = "{new_voice}"' in (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
+    after = provenance_voices(album)
+    changed = {seg for seg in after if after[seg] != before.get(seg)}
+    assert changed and all(after[seg] == new_voice for seg in changed)  # only the recast speaker's lines
