@@ -49,6 +49,9 @@ def test_review_a_chapter_in_chromium(browser, studio, size):  # noqa: F811 - th
         page.wait_for_selector("#c01-s0003.flagged")
         page.keyboard.press("a")
         page.wait_for_function("() => document.getElementById('approval').textContent === 'approved by reviewer'")
+        page.fill("#comment-text", f"check the pause ({size})")  # a comment on the current line
+        page.click("#comment-save")
+        page.wait_for_function("() => document.getElementById('status').textContent === 'Comment saved.'")
         page.click("#c01-s0001")  # click a line to seek to it
         page.wait_for_function("() => document.querySelector('#c01-s0001.now') !== null")
 
@@ -64,4 +67,6 @@ def test_review_a_chapter_in_chromium(browser, studio, size):  # noqa: F811 - th
     with sessions() as session:
         flags = [(n.segment, n.username) for n in session.scalars(select(db.Note).where(db.Note.kind == "flag"))]
         approved = session.scalar(select(db.Approval).where(db.Approval.slug == "pride-and-prejudice"))
+        comments = [(n.segment, n.text) for n in session.scalars(select(db.Note).where(db.Note.kind == "comment"))]
     assert ("c01-s0003", "reviewer") in flags and approved.username == "reviewer"
+    assert ("c01-s0003", f"check the pause ({size})") in comments
