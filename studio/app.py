@@ -23,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from stages.attribute.emotion import EMOTIONS
 from stages.cache import TakeCache
 from stages.edits import save_edit
+from stages.lexicon.formats import set_toml_entry
 from stages.errors import UserError
 from stages.model import Workspace
 from studio import auth, casting, jobs, review
@@ -201,6 +202,24 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
             raise HTTPException(422, str(e)) from None
         auth.audit(session, user.username, "edit", f"{slug}/{segment}", json.dumps(stored, ensure_ascii=False))
         return {"job": renderer.submit(slug, number, segment, user.username), "edit": stored}
+
+    @app.post("/books/{slug}/lexicon")
+    async def lexicon_fix(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
+        user = who[0]
+        _report(output, slug, session, user)
+        if not auth.may(user, "edit"):
+            raise HTTPException(403, f"a {user.role} cannot change pronunciations")
+        data = await request.json()
+        word = str(data.get("word", "")).strip()
+        respelling, ipa = (str(data[k]).strip() if data.get(k) else None for k in ("respelling", "ipa"))
+        if not word or len(word) > 64:
+            raise HTTPException(422, "give the word to pronounce (at most 64 characters)")
+        try:
+            set_toml_entry(Workspace(root).manuscript_dir(slug) / "lexicon.toml", word, respelling=respelling, ipa=ipa)
+        except UserError as e:
+            raise HTTPException(422, str(e)) from None
+        auth.audit(session, user.username, "lexicon", f"{slug}/{word}", respelling or ipa or "")
+        return {"job": renderer.submit(slug, 0, "", user.username)}
 
     @app.get("/jobs/{job_id}")
     def job_state(job_id: int, who=Depends(signed_in), session=Depends(db, scope="function")):

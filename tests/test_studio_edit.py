@@ -145,3 +145,37 @@ def test_cast_page_auditions_and_recasts_one_speaker(served):
     after = provenance_voices(album)
     changed = {seg for seg in after if after[seg] != before.get(seg)}
     assert changed and all(after[seg] == new_voice for seg in changed)  # only the recast speaker's lines
+
+
+def provenance_takes(album: dict) -> dict[str, str]:
+    out = {}
+    for path in Path(album["output"]).glob("*.provenance.json"):
+        out |= {t["segment"]: t["take"] for t in json.loads(path.read_text(encoding="utf-8"))["takes"]}
+    return out
+
+
+def test_a_pronunciation_fix_re_renders_only_the_lines_with_the_word(served):
+    base, root, album = served
+    slug = album["slug"]
+    listener, _ = sign_in(base, "listener")
+    denied = listener.post(f"/books/{slug}/lexicon", json={"word": "Netherfield", "respelling": "NEH-ther-feeld"},
+                           headers={"x-csrf-token": csrf_of(listener, f"/books/{slug}/chapters/1")})
+    assert denied.status_code == 403
+    reviewer, _ = sign_in(base, "reviewer")
+    headers = {"x-csrf-token": csrf_of(reviewer, f"/books/{slug}/chapters/1")}
+    bad = reviewer.post(f"/books/{slug}/lexicon", json={"word": "Netherfield", "respelling": "[[x]]"}, headers=headers)
+    assert bad.status_code == 422 and not (root / "manuscripts" / slug / "lexicon.toml").exists()
+    before = provenance_takes(album)
+    job = reviewer.post(f"/books/{slug}/lexicon", json={"word": "Netherfield", "respelling": "NEH-ther-feeld"},
+                        headers=headers).json()
+    deadline = time.monotonic() + 240
+    while (state := reviewer.get(f"/jobs/{job['job']}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the re-render took too long"
+        time.sleep(0.5)
+    assert state["state"] == "done", state["message"]
+    assert '"Netherfield" = "NEH-ther-feeld"' in (root / "manuscripts" / slug / "lexicon.toml").read_text("utf-8")
+    manuscript = json.loads((root / "manuscripts" / slug / "manuscript.json").read_text(encoding="utf-8"))
+    with_word = {s["id"] for c in manuscript["chapters"] for p in c["paragraphs"] for s in p["segments"]
+                 if "Netherfield" in s["spoken"]}
+    after = provenance_takes(album)
+    assert with_word and {seg for seg in after if after[seg] != before.get(seg)} == with_word

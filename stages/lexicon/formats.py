@@ -7,12 +7,14 @@ IPA symbol the voice lacks, a word defined twice) can name the file and line.
 from __future__ import annotations
 
 import csv
+import json
 import io
 import re
 import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
+from stages import files
 from stages.errors import UserError
 from stages.lexicon.core import Pronunciation
 from stages.lexicon.ipa import tidy_ipa, xsampa_to_ipa
@@ -186,3 +188,22 @@ def read_csv(text: str, path: Path) -> list[Entry]:
         pronunciation = _pronunciation(value.get("respelling"), value.get("ipa"), value.get("x-sampa"), where)
         entries.append(Entry(_word(value.get("word", ""), where), pronunciation, where))
     return entries
+
+
+def set_toml_entry(path: Path, word: str, *, respelling: str | None = None, ipa: str | None = None) -> Path:
+    """Add or replace one entry of a lexicon.toml, keeping the rest of the file (comments too) as it is.
+
+    The result is parsed before it is written, so a bad entry leaves the file untouched.
+    """
+    if (respelling is None) == (ipa is None):
+        raise UserError(f"lexicon entry {word!r}: give a respelling or an IPA transcription (one of them)")
+    value = json.dumps(respelling, ensure_ascii=False) if respelling is not None else \
+        "{ ipa = " + json.dumps(ipa, ensure_ascii=False) + " }"
+    line = f"{json.dumps(word, ensure_ascii=False)} = {value}"
+    text = path.read_text(encoding="utf-8") if path.is_file() else "[words]\n"
+    if not re.search(r"^\s*\[words\]\s*$", text, re.M):
+        text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + "[words]\n"
+    pattern = re.compile(rf"""^\s*(?:"{re.escape(word)}"|'{re.escape(word)}'|{re.escape(word)})\s*=.*$""", re.M)
+    text = pattern.sub(lambda m: line, text, count=1) if pattern.search(text) else text.rstrip("\n") + f"\n{line}\n"
+    read_toml(text, path)  # refuses what the reader would refuse, before anything is written
+    return files.write_text(path, text)
