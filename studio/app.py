@@ -162,9 +162,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     @app.post("/books/{slug}/chapters/{number}/approve")
     def approve(slug: str, number: int, who=Depends(checked), session=Depends(db, scope="function")):
         user = who[0]
-        report = _report(output, slug, session, user)
-        if not auth.may(user, "approve"):
-            raise HTTPException(403, f"a {user.role} cannot approve chapters")
+        report = _allowed(output, slug, session, user, "approve", "approve chapters")
         if review.chapter_entry(report, number) is None:
             raise HTTPException(404, f"{slug!r} has no chapter {number}")
         row = review.approve(session, user, slug, number)
@@ -174,9 +172,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     async def add_note(slug: str, number: int, request: Request, who=Depends(checked),
                        session=Depends(db, scope="function")):
         user = who[0]
-        _report(output, slug, session, user)
-        if not auth.may(user, "comment"):
-            raise HTTPException(403, f"a {user.role} cannot flag or comment")
+        _allowed(output, slug, session, user, "comment", "flag or comment")
         data = await request.json() if request.headers.get("content-type", "").startswith("application/json") \
             else dict(await request.form())
         kind, segment, text = str(data.get("kind", "")), str(data.get("segment", "")), str(data.get("text", ""))
@@ -189,9 +185,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     async def edit_segment(slug: str, number: int, segment: str, request: Request, who=Depends(checked),
                            session=Depends(db, scope="function")):
         user = who[0]
-        report = _report(output, slug, session, user)
-        if not auth.may(user, "edit"):
-            raise HTTPException(403, f"a {user.role} cannot edit lines")
+        report = _allowed(output, slug, session, user, "edit", "edit lines")
         entry = review.chapter_entry(report, number)
         if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
             raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
@@ -206,9 +200,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     @app.post("/books/{slug}/lexicon")
     async def lexicon_fix(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
         user = who[0]
-        _report(output, slug, session, user)
-        if not auth.may(user, "edit"):
-            raise HTTPException(403, f"a {user.role} cannot change pronunciations")
+        _allowed(output, slug, session, user, "edit", "change pronunciations")
         data = await request.json()
         word = str(data.get("word", "")).strip()
         respelling, ipa = (str(data[k]).strip() if data.get(k) else None for k in ("respelling", "ipa"))
@@ -251,9 +243,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     @app.post("/books/{slug}/cast")
     async def recast(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
         user = who[0]
-        _report(output, slug, session, user)
-        if not auth.may(user, "cast"):
-            raise HTTPException(403, f"a {user.role} cannot change the cast")
+        _allowed(output, slug, session, user, "cast", "change the cast")
         data = await request.json()
         speaker, voice = str(data.get("speaker", "")), str(data.get("voice", ""))
         try:
@@ -266,9 +256,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     @app.post("/books/{slug}/cast/audition")
     async def audition(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):
         user = who[0]
-        _report(output, slug, session, user)
-        if not auth.may(user, "cast"):
-            raise HTTPException(403, f"a {user.role} cannot audition voices")
+        _allowed(output, slug, session, user, "cast", "audition voices")
         speaker = str((await request.json()).get("speaker", ""))
         try:
             made = casting.audition(Path(root), slug, speaker)
@@ -317,6 +305,14 @@ def _report(output: Path, slug: str, session, user: User) -> dict:
     if not auth.can_see(session, user, slug):
         raise HTTPException(403, f"you have no access to {slug!r}; ask an admin for it")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _allowed(output: Path, slug: str, session, user: User, action: str, doing: str) -> dict:
+    """Return the book's report if `user` may open it and do `action` (else 404/403 saying what is refused)."""
+    report = _report(output, slug, session, user)
+    if not auth.may(user, action):
+        raise HTTPException(403, f"a {user.role} cannot {doing}")
+    return report
 
 
 def _books(output: Path) -> list[dict]:

@@ -102,11 +102,11 @@ def test_edits_of_segments_the_book_no_longer_has_are_ignored(small_book, tmp_pa
     assert edited.segments[1:] == manuscript.segments[1:]
 
 
-def provenance_voices(album: dict) -> dict[str, str]:
-    """Segment id -> the voice id its take in the album was made with."""
+def provenance(album: dict, field: str) -> dict[str, str]:
+    """Segment id -> `field` ("take": its cache key, "voice": its voice id) of its take in the album now."""
     out = {}
     for path in Path(album["output"]).glob("*.provenance.json"):
-        out |= {t["segment"]: t["voice"] for t in json.loads(path.read_text(encoding="utf-8"))["takes"]}
+        out |= {t["segment"]: t[field] for t in json.loads(path.read_text(encoding="utf-8"))["takes"]}
     return out
 
 
@@ -131,7 +131,7 @@ def test_cast_page_auditions_and_recasts_one_speaker(served):
         audio = producer.get(a["url"])
         assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
 
-    before = provenance_voices(album)
+    before = provenance(album, "voice")
     sheet = (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
     old_voice = re.search(rf'^"{re.escape(character)}" = "([^"]+)"', sheet, re.M).group(1)
     new_voice = next(v for v in voices if v not in (old_voice, "joe"))
@@ -142,16 +142,9 @@ def test_cast_page_auditions_and_recasts_one_speaker(served):
         time.sleep(0.5)
     assert state["state"] == "done", state["message"]
     assert f'"{character}" = "{new_voice}"' in (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
-    after = provenance_voices(album)
+    after = provenance(album, "voice")
     changed = {seg for seg in after if after[seg] != before.get(seg)}
     assert changed and all(after[seg] == new_voice for seg in changed)  # only the recast speaker's lines
-
-
-def provenance_takes(album: dict) -> dict[str, str]:
-    out = {}
-    for path in Path(album["output"]).glob("*.provenance.json"):
-        out |= {t["segment"]: t["take"] for t in json.loads(path.read_text(encoding="utf-8"))["takes"]}
-    return out
 
 
 def test_a_pronunciation_fix_re_renders_only_the_lines_with_the_word(served):
@@ -165,7 +158,7 @@ def test_a_pronunciation_fix_re_renders_only_the_lines_with_the_word(served):
     headers = {"x-csrf-token": csrf_of(reviewer, f"/books/{slug}/chapters/1")}
     bad = reviewer.post(f"/books/{slug}/lexicon", json={"word": "Netherfield", "respelling": "[[x]]"}, headers=headers)
     assert bad.status_code == 422 and not (root / "manuscripts" / slug / "lexicon.toml").exists()
-    before = provenance_takes(album)
+    before = provenance(album, "take")
     job = reviewer.post(f"/books/{slug}/lexicon", json={"word": "Netherfield", "respelling": "NEH-ther-feeld"},
                         headers=headers).json()
     deadline = time.monotonic() + 240
@@ -177,5 +170,5 @@ def test_a_pronunciation_fix_re_renders_only_the_lines_with_the_word(served):
     manuscript = json.loads((root / "manuscripts" / slug / "manuscript.json").read_text(encoding="utf-8"))
     with_word = {s["id"] for c in manuscript["chapters"] for p in c["paragraphs"] for s in p["segments"]
                  if "Netherfield" in s["spoken"]}
-    after = provenance_takes(album)
+    after = provenance(album, "take")
     assert with_word and {seg for seg in after if after[seg] != before.get(seg)} == with_word
