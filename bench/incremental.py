@@ -62,8 +62,9 @@ def toggle_sentence(book: Path) -> str:
 
 def summary_figures(summary: dict) -> str:
     remastered = sum(not c["reused"] for c in summary["chapters"])
+    phases = ", ".join(f"{name} {s:.2f} s" for name, s in summary.get("phases_s", {}).items())
     return (f"{summary['synthesized']} take(s) synthesized, {remastered} of {len(summary['chapters'])} chapters "
-            f"re-mastered, {summary.get('m4b_parts_encoded', '?')} M4B part(s) encoded")
+            f"re-mastered, {summary.get('m4b_parts_encoded', '?')} M4B part(s) encoded; phases ended at: {phases}")
 
 
 def main() -> None:

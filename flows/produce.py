@@ -86,6 +86,13 @@ def prerender_task(manuscript: Manuscript, workspace: Workspace, **kwargs) -> di
             "per_device": report.per_device}
 
 
+@task(name="unchanged chapters", cache_policy=NO_CACHE)
+def unchanged_task(manuscript: Manuscript, **kwargs) -> dict[int, stage.ChapterResult]:
+    """Return the chapters whose files the last run made from exactly what this run would use, by number."""
+    kept = {c.number: stage.reuse_chapter(manuscript, c.number, **kwargs) for c in manuscript.chapters}
+    return {number: result for number, result in kept.items() if result is not None}
+
+
 @task(name="chapter", cache_policy=NO_CACHE)
 def chapter_task(manuscript: Manuscript, number: int, **kwargs) -> tuple[stage.ChapterResult, str]:
     """Return the chapter and where it was made ("host:pid"; a Dask worker's when the flow runs on a cluster)."""
@@ -161,6 +168,11 @@ def produce_flow(
     """Turn the book at `source` into an album under `root`/output/<slug>/ for the delivery `profile` (default:
     audiobook.toml's [retail] profile, else generic); return its paths and figures."""
     started = time.perf_counter()
+    phases: dict[str, float] = {}  # wall seconds from the start to the end of each phase
+
+    def phase_done(name: str) -> None:
+        phases[name] = round(time.perf_counter() - started, 2)
+
     workspace = Workspace(Path(root))
     retail = profiles.get_profile(profile or profiles.profile_from_config(project_config(workspace.root)))
     direction = ingest_task(Path(source), workspace, slug, notes, [Path(p) for p in series or ()])
@@ -176,6 +188,7 @@ def produce_flow(
     casting, library = cast_task(quote(manuscript), workspace, narrator, genders, series)  # only from licensed voices
     voice_ids = rights_task(quote(manuscript), workspace, quote(casting), series)  # before any synthesis
     lexicon = lexicon_task(quote(manuscript), workspace, series)
+    phase_done("read_and_cast")
     delivery = DeliveryConfig.from_project(project_config(workspace.root))  # dialogue coloured by emotion
     if any(hasattr(get_engine(library[v].engine), "synthesize_segments") for v in voice_ids):  # batching engines
         batched = prerender_task(quote(manuscript), workspace, casting=quote(casting), library=quote(library),
@@ -192,6 +205,10 @@ def produce_flow(
         here = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # else chapters run elsewhere
         segment_bar = board.bar("segments", len(manuscript.segments), "segments") if here else _no_progress
         held = quote if here else (lambda value: value)  # a quoted argument does not survive Dask's pickling
+        settings = dict(workspace=workspace, casting=quote(casting), library=quote(library), tags=quote(tags),
+                        lexicon=quote(lexicon), delivery=delivery, profile=retail, qa=qa)
+        kept = unchanged_task(quote(manuscript), **settings)  # one cheap check instead of a task per chapter
+        segment_bar(sum(len(manuscript.chapter(n).segments) for n in kept))
         by_length = stage.edited_first(manuscript, workspace)  # then longest first
         submitted = {
             c.number: chapter_task.submit(
@@ -199,9 +216,8 @@ def produce_flow(
                 tags=held(tags), lexicon=held(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
                 m4b_kbps=retail.m4b_bitrate_kbps if retail.m4b else None,  # its M4B part made beside its MP3
             )
-            for c in by_length
+            for c in by_length if c.number not in kept
         }
-        futures = [submitted[c.number] for c in manuscript.chapters]
         results, made_in = [], set()
         try:
             # made while the chapters render, so the M4B can start with them; two short tracks
@@ -209,10 +225,13 @@ def produce_flow(
                                    library=quote(library), tags=quote(tags), voice_ids=voice_ids,
                                    lexicon=quote(lexicon), qa=qa)
             feed_m4b(credits.opening)
-            for future in futures:
-                result, where = future.result()
+            for c in manuscript.chapters:
+                if c.number in kept:
+                    result = kept[c.number]
+                else:
+                    result, where = submitted[c.number].result()
+                    made_in.add(where)
                 results.append(result)
-                made_in.add(where)
                 feed_m4b(result)
                 chapter_bar(1)
             feed_m4b(credits.closing)
@@ -220,9 +239,11 @@ def produce_flow(
             m4b_job.abort()
             raise
     stage.remember_chapters(manuscript, workspace)
+    phase_done("chapters")
     facts = {"wall_s": round(time.perf_counter() - started, 2), "engine_s": round(sum(r.stats.engine_s for r in results), 2)}
     paths = album_task(quote(manuscript), quote(results), workspace=workspace, tags=quote(tags), facts=facts,
                        m4b_job=quote(m4b_job), credits=quote(credits), profile=retail, notes=split_notes)
+    phase_done("album")
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),
@@ -233,5 +254,6 @@ def produce_flow(
         "engine_s": facts["engine_s"],
         "m4b_parts_encoded": m4b_job.encoded,
         "chapters_made_in": sorted(made_in),  # host:pid of each process that made chapters
+        "phases_s": phases,  # seconds from the start of the flow to the end of: reading and casting, chapters, album
         "paths": {k: str(v) for k, v in paths.items()},
     }

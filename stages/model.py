@@ -42,7 +42,10 @@ class Segment:
     rule: str = ""  # which attribution rule set `speaker` ("" for narration)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a plain value: no asdict(), which deep-copies field by field (a novel has ~7,000 segments)
+        return {"id": self.id, "text": self.text, "spoken": self.spoken, "kind": self.kind, "speaker": self.speaker,
+                "emotion": self.emotion, "intensity": self.intensity, "confidence": self.confidence,
+                "rule": self.rule}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Segment:

@@ -29,7 +29,7 @@ from stages.model import NARRATOR, AcxFigures, Chapter, Manuscript, Paragraph, S
 from stages.package import album, listen, m4b, overlay, report, retail, sync
 from stages.profiles import Profile, get_profile
 from stages.qa import QaConfig
-from stages.render import RenderStats, chapter_qa, render_chapter
+from stages.render import RenderStats, chapter_qa, plan_takes, render_chapter
 from stages.voices import card as voice_cards
 from stages.voices import provenance
 
@@ -74,6 +74,12 @@ def chapter_stem(number: int, title: str) -> str:
     return f"{number:02d}-{slug}"[:60].rstrip("-") if slug else f"{number:02d}"
 
 
+def last_chapter(manuscript: Manuscript) -> int:
+    """Return the highest chapter number in `manuscript`: chapter n is track n + 1 of that plus 2, also when only
+    some chapters are produced (`--chapters 15` makes its MP3 track 16 of 17, not of 3)."""
+    return max((c.number for c in manuscript.chapters), default=0)
+
+
 def album_tags(
     manuscript: Manuscript, workspace: Workspace, narrator: Voice, voice_ids: Sequence[str] = ()
 ) -> album.AlbumTags:
@@ -97,15 +103,15 @@ def album_tags(
     )
 
 
-def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], tags: album.AlbumTags,
-               mp3: tuple[int, int] = (album.MP3_BITRATE_KBPS, album.MP3_SAMPLE_RATE_HZ)) -> str:
+def _stamp_key(manuscript: Manuscript, number: int, take_keys: list[str], qa_report: dict, tags: album.AlbumTags,
+               profile: Profile) -> str:
     chapter = manuscript.chapter(number)
     recipe = {
         "version": STAMP_VERSION,
-        "mp3": list(mp3),
-        "takes": take_keys,
+        "mp3": [profile.mp3_bitrate_kbps, profile.sample_rate_hz],
+        "takes": take_keys + [json.dumps(qa_report)],  # a retake keeps its take's key: its QA verdict marks it
         "chapter": chapter.to_dict(),
-        "total": len(manuscript.chapters),
+        "total": last_chapter(manuscript),
         "tags": _tag_facts(tags),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
@@ -136,22 +142,18 @@ def produce_chapter(
     With `qa` enabled (the default) every take is heard back and retaken if it fails (stages/qa.py)."""
     chapter = manuscript.chapter(number)
     profile = profile or get_profile(None)
+    settings = dict(casting=casting, library=library, lexicon=lexicon, delivery=delivery, qa=qa)
+    if (kept := reuse_chapter(manuscript, number, workspace=workspace, tags=tags, profile=profile, **settings)):
+        advance(len(chapter.segments))
+        return kept
     cache = TakeCache(workspace.cache_dir)
-    takes, stats = render_chapter(
-        chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, advance=advance, delivery=delivery,
-        qa=qa, language=manuscript.language,
-    )
+    takes, stats = render_chapter(chapter, cache=cache, advance=advance, language=manuscript.language, **settings)
     qa_report = chapter_qa(chapter, takes, qa=qa, language=manuscript.language, lexicon=lexicon)
     out_dir = workspace.output_dir(manuscript.slug)
     work_dir = workspace.cache_dir / "work" / manuscript.slug
     stem = chapter_stem(number, chapter.title)
-    key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments] + [json.dumps(qa_report)], tags,
-                     mp3=(profile.mp3_bitrate_kbps, profile.sample_rate_hz))  # a retake keeps its key: QA marks it
+    key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments], qa_report, tags, profile)
     stamp_path = work_dir / f"{stem}.json"
-    previous = _read_stamp(stamp_path, key, out_dir)
-    if previous is not None and provenance.provenance_path(out_dir, stem).is_file():  # its takes' voices are in `key`
-        log.info("chapter %d unchanged since the last run; kept as it is", number)
-        return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
     entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for, library=library,
                                          cards=voice_cards.load_cards(workspace.voices_dir))
     provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
@@ -170,7 +172,7 @@ def produce_chapter(
             part = pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps)
         mp3 = album.write_chapter_mp3(
             audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1,
-            total=len(manuscript.chapters) + 2, tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps,
+            total=last_chapter(manuscript) + 2, tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps,
             rate_hz=profile.sample_rate_hz,
         )  # track 1 is the opening credits
         if part is not None:
@@ -193,6 +195,32 @@ def produce_chapter(
     )
     files.write_json(stamp_path, {"key": key, "result": result.to_dict()})
     return result
+
+
+def reuse_chapter(
+    manuscript: Manuscript, number: int, *, workspace: Workspace, casting: Casting, library: dict[str, Voice],
+    tags: album.AlbumTags, lexicon: Lexicon | None = None, delivery: DeliveryConfig | None = None,
+    profile: Profile | None = None, qa: QaConfig | None = QaConfig(),
+) -> ChapterResult | None:
+    """Return chapter `number` as the last run made it if nothing its files depend on changed since, else None.
+
+    Only the takes' cache keys are computed (and, with take QA, their stored verdicts read): no take is
+    opened, so checking a whole unchanged novel costs a fraction of a second per chapter."""
+    chapter = manuscript.chapter(number)
+    profile = profile or get_profile(None)
+    cache = TakeCache(workspace.cache_dir)
+    planned = plan_takes(chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, delivery=delivery)
+    paths = {seg.id: cache.path(key) for seg, (key, _, _) in zip(chapter.segments, planned)}
+    qa_report = chapter_qa(chapter, paths, qa=qa, language=manuscript.language, lexicon=lexicon)
+    key = _stamp_key(manuscript, number, [key for key, _, _ in planned], qa_report, tags, profile)
+    out_dir = workspace.output_dir(manuscript.slug)
+    stem = chapter_stem(number, chapter.title)
+    previous = _read_stamp(workspace.cache_dir / "work" / manuscript.slug / f"{stem}.json", key, out_dir)
+    if previous is None or not provenance.provenance_path(out_dir, stem).is_file():  # its voices are in `key`
+        return None
+    log.info("chapter %d unchanged since the last run; kept as it is", number)
+    stats = RenderStats(0, len(chapter.segments), 0.0, previous["stats"]["audio_s"])  # every take was there before
+    return ChapterResult.from_dict(previous | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
 
 
 def _voice_and_delivery_gain(
@@ -277,8 +305,8 @@ def produce_credits(
     year = year or datetime.date.today().year
     sentences = credits_sentences(manuscript, narrator, characters, tags.disclosure or provenance.DEFAULT_DISCLOSURE,
                                   year)
-    total = len(manuscript.chapters) + 2
-    closing_number = max(CLOSING_STEM_MIN, len(manuscript.chapters) + 1)
+    total = last_chapter(manuscript) + 2
+    closing_number = max(CLOSING_STEM_MIN, last_chapter(manuscript) + 1)
     made = {}
     for kind, number, stem, track in (("opening", 0, OPENING_CREDITS_STEM, 1),
                                       ("closing", closing_number, f"{closing_number:02d}-closing-credits", total)):

@@ -336,20 +336,33 @@ def verdict_path(wav_path: Path) -> Path:
 
 
 def stored_verdict(wav_path: Path, stamp: dict) -> Verdict | None:
-    """Return the verdict kept beside a take's WAV, if it was made for these samples and settings."""
+    """Return the verdict kept beside a take's WAV, if it was made for these samples and settings.
+
+    The samples are known unchanged without reading them while the WAV is the same file (inode, size and
+    mtime) the verdict recorded; otherwise its sha256 decides, and a match records the file again."""
     try:
         stored = json.loads(verdict_path(wav_path).read_text(encoding="utf-8"))
-        if stored["stamp"] == stamp and stored["audio"] == files.sha256_file(Path(wav_path)):
-            return Verdict.from_dict(stored["verdict"])
+        if stored["stamp"] != stamp:
+            return None
+        if stored.get("file") == _file_identity(wav_path) or stored["audio"] == files.sha256_file(Path(wav_path)):
+            verdict = Verdict.from_dict(stored["verdict"])
+            if stored.get("file") != _file_identity(wav_path):
+                store_verdict(wav_path, stamp, verdict, audio_sha256=stored["audio"])
+            return verdict
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
         pass
     return None
 
 
-def store_verdict(wav_path: Path, stamp: dict, verdict: Verdict) -> None:
+def _file_identity(path: Path) -> list[int]:
+    st = Path(path).stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def store_verdict(wav_path: Path, stamp: dict, verdict: Verdict, *, audio_sha256: str | None = None) -> None:
     """Keep `verdict` beside the take's WAV, tied to its samples, so a cached take is not heard again."""
-    files.write_json(verdict_path(wav_path), {"stamp": stamp, "audio": files.sha256_file(Path(wav_path)),
-                                              "verdict": verdict.to_dict()})
+    files.write_json(verdict_path(wav_path), {"stamp": stamp, "audio": audio_sha256 or files.sha256_file(Path(wav_path)),
+                                              "file": _file_identity(wav_path), "verdict": verdict.to_dict()})
 
 
 def stamp(config: QaConfig, language: str, names: Sequence[str]) -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +63,21 @@ def check_voices(manuscript: Manuscript, casting: Casting, library: dict[str, Vo
             )
 
 
+def plan_takes(
+    chapter: Chapter, *, casting: Casting, library: dict[str, Voice], cache: TakeCache, lexicon: Lexicon | None = None,
+    delivery: DeliveryConfig | None = None,
+) -> list[tuple[str, str, Voice]]:
+    """Return, per segment of `chapter` in order, its take's cache key, the text the engine is given and the voice
+    that says it (delivery applied); nothing is read from the cache."""
+    planned = []
+    for seg in chapter.segments:
+        voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
+        engine = get_engine(voice.engine)
+        text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
+        planned.append((cache.key(text, voice, engine), text, voice))
+    return planned
+
+
 def render_chapter(
     chapter: Chapter,
     *,
@@ -88,11 +104,8 @@ def render_chapter(
     takes: dict[str, Take] = {}
     todo: dict[str, list[Segment]] = {}  # cache key -> segments that say exactly this
     plan: dict[str, tuple[str, Voice]] = {}  # cache key -> the text the engine is given, and the voice that says it
-    for seg in chapter.segments:
-        voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
-        engine = get_engine(voice.engine)
-        text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
-        key = cache.key(text, voice, engine)
+    for seg, (key, text, voice) in zip(chapter.segments, plan_takes(
+            chapter, casting=casting, library=library, cache=cache, lexicon=lexicon, delivery=delivery)):
         plan[key] = (text, voice)
         if (take := cache.get(seg.id, key)) is not None:
             takes[seg.id] = take
@@ -218,15 +231,17 @@ def _neighbours(
 
 
 def chapter_qa(
-    chapter: Chapter, takes: dict[str, Take], *, qa: take_qa.QaConfig | None, language: str,
+    chapter: Chapter, takes: dict[str, Take | Path], *, qa: take_qa.QaConfig | None, language: str,
     lexicon: Lexicon | None = None,
 ) -> dict:
-    """Return the report's "qa" entry for a rendered chapter, from the verdicts stored beside its takes."""
+    """Return the report's "qa" entry for a chapter, from the verdicts stored beside its takes (segment id -> take,
+    or the path its take has in the cache)."""
     spoken = [seg for seg in chapter.segments if any(ch.isalnum() for ch in seg.spoken)]
     if qa is None or not qa.enabled:
         return take_qa.chapter_report([s.id for s in spoken], {}, enabled=False, language=language)
+    paths = {sid: Path(t) if isinstance(t, (str, Path)) else Path(t.path) for sid, t in takes.items()}
     verdicts = {seg.id: take_qa.stored_verdict(
-        takes[seg.id].path, take_qa.stamp(qa, language, take_qa.names_in(lexicon, seg.spoken))) for seg in spoken}
+        paths[seg.id], take_qa.stamp(qa, language, take_qa.names_in(lexicon, seg.spoken))) for seg in spoken}
     return take_qa.chapter_report([s.id for s in spoken], verdicts, language=language)
 
 

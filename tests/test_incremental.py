@@ -103,3 +103,19 @@ def test_an_edited_chapter_is_made_first(runs, tmp_path):
     assert [c.number for c in produce.edited_first(after, ws)] == [short.number, by_length[0].number]
     produce.remember_chapters(after, ws)
     assert produce.edited_first(after, ws)[0].number == by_length[0].number  # nothing edited since
+
+
+def test_an_unchanged_chapter_is_kept_without_opening_a_take(runs, monkeypatch):
+    ws, _, (ms, results, _, _), _ = runs
+    library = load_library()
+    casting = cast(ms, library, ws.manuscript_dir(ms.slug) / "cast.toml")
+    tags = produce.album_tags(ms, ws, library["joe"])
+    for name in ("read_wav", "wav_info"):
+        monkeypatch.setattr(f"stages.wav.{name}", lambda *a, **k: pytest.fail("a take was opened"))
+    for before in results:
+        kept = produce.reuse_chapter(ms, before.number, workspace=ws, casting=casting, library=library, tags=tags,
+                                     qa=NO_QA)
+        assert kept is not None and kept.reused and kept.key == before.key and kept.mp3 == before.mp3
+        assert kept.stats.synthesized == 0 and kept.stats.audio_s == pytest.approx(before.stats.audio_s)
+    louder = {v: replace(voice, params=voice.params | {"gain_db": 1.0}) for v, voice in library.items()}
+    assert produce.reuse_chapter(ms, 1, workspace=ws, casting=casting, library=louder, tags=tags, qa=NO_QA) is None

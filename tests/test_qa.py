@@ -191,3 +191,29 @@ def test_qa_settings_come_from_audiobook_toml():
     off = qa.chapter_report(["c01-p0001-s01", "c01-p0001-s02"], {}, enabled=False)
     assert (off["checked"], off["passed"], off["not_checked"], off["wer"]) == (0, 0, 2, None)
     assert off["not_checked_reason"] == "take QA is off (audiobook.toml [qa] enabled = false)"
+
+
+def test_a_stored_verdict_is_trusted_while_the_take_is_the_same_file(tmp_path, monkeypatch):
+    cache = TakeCache(tmp_path)
+    take = cache.put("c01-p0001-s01", "ab" * 32, np.full(2205, 0.1, np.float32), 22050)
+    stamp = {"retakes": 4, "model": "tiny.en", "language": "en", "names": []}
+    verdict = qa.Verdict(True, True, (), 0, 5, "five words were heard here")
+    qa.store_verdict(take.path, stamp, verdict)
+    monkeypatch.setattr(qa.files, "sha256_file", lambda path: pytest.fail("the samples were read again"))
+    assert qa.stored_verdict(take.path, stamp) == verdict
+    assert qa.stored_verdict(take.path, stamp | {"retakes": 5}) is None  # other settings: heard again
+    monkeypatch.undo()
+    cache.put("c01-p0001-s01", "ab" * 32, np.full(2205, -0.1, np.float32), 22050)  # a retake, same length
+    assert qa.stored_verdict(take.path, stamp) is None
+
+
+def test_a_verdict_stored_without_the_file_identity_is_checked_by_hash_and_then_upgraded(tmp_path):
+    cache = TakeCache(tmp_path)
+    take = cache.put("c01-p0001-s01", "cd" * 32, np.full(2205, 0.1, np.float32), 22050)
+    stamp = {"retakes": 4, "model": "tiny.en", "language": "en", "names": []}
+    verdict = qa.Verdict(False, True, ("WER 40% (2 of 5 words wrong)",), 2, 5, "five words were here", attempts=4)
+    older = {"stamp": stamp, "audio": qa.files.sha256_file(take.path), "verdict": verdict.to_dict()}  # as stored before
+    qa.verdict_path(take.path).write_text(json.dumps(older), encoding="utf-8")
+    assert qa.stored_verdict(take.path, stamp) == verdict
+    assert "file" in json.loads(qa.verdict_path(take.path).read_text(encoding="utf-8"))
+    assert qa.stored_verdict(take.path, stamp) == verdict

@@ -43,10 +43,11 @@ def attribute(manuscript: Manuscript, *, bible: Bible | None = None) -> Manuscri
     return manuscript.with_chapters(chapters)
 
 
-def build_bible(manuscript: Manuscript) -> Bible:
-    """Return the machine's character bible for the book: everyone who speaks, with aliases, gender and lines."""
+def build_bible(manuscript: Manuscript, roster: Roster | None = None) -> Bible:
+    """Return the machine's character bible for the book: everyone who speaks, with aliases, gender and lines.
+    `roster` is book_roster(manuscript) when the caller has it already."""
     attributed = manuscript if any(s.rule for s in manuscript.segments) else attribute(manuscript)
-    roster = book_roster(manuscript)
+    roster = roster or book_roster(manuscript)
     lines: Counter[str] = Counter()
     first: dict[str, str] = {}
     for seg in attributed.segments:

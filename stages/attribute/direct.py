@@ -67,8 +67,9 @@ def _edited_by_hand(bible: Bible) -> list:
 def machine_bible(manuscript: Manuscript, steering: Bible) -> Bible:
     """Return the machine's bible for the attributed book; a character the bible renamed keeps the aliases and
     gender the text gives under the name the roster knows them by."""
-    fresh = build_bible(manuscript)
-    people = book_roster(manuscript).people
+    roster = book_roster(manuscript)
+    fresh = build_bible(manuscript, roster)
+    people = roster.people
     out = []
     for c in fresh.characters:
         known = steering.find(c.name)
