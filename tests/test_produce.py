@@ -146,3 +146,17 @@ def test_a_failing_chapter_fails_the_album_after_the_report(album):
     assert err.value.exit_code == 1
     report = json.loads((ws.output_dir(ms.slug) / "report.json").read_text())
     assert [c["acx"]["passes"] for c in report["chapters"]] == [True, False]
+
+
+def test_a_later_chapter_produced_alone_keeps_its_track_number(album, tmp_path):
+    ws, ms, casting, library, tags, *_ = album
+    from dataclasses import replace
+
+    from stages.qa import QaConfig
+
+    later = ms.with_chapters([replace(ms.chapters[1], number=5)])  # `--chapters 5` of a longer book
+    alone = Workspace(tmp_path)
+    result = produce.produce_chapter(later, 5, workspace=alone, casting=casting, library=library, tags=tags,
+                                     qa=QaConfig(enabled=False))
+    mp3 = mutagen.mp3.MP3(alone.output_dir(ms.slug) / result.mp3)
+    assert result.mp3.startswith("05-") and str(mp3.tags["TRCK"]) == "6/7"  # after the opening credits, of 5 + 2
