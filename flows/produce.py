@@ -247,7 +247,8 @@ def produce_flow(
     return {
         "slug": manuscript.slug,
         "output": str(workspace.output_dir(manuscript.slug)),
-        "chapters": [r.to_dict() for r in results],
+        # each chapter as report.json has it, less its loudness series (thousands of numbers Prefect would walk)
+        "chapters": [{k: v for k, v in r.to_dict().items() if k != "loudness"} for r in results],
         "credits": [credits.opening.to_dict(), credits.closing.to_dict()],
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),

@@ -104,13 +104,27 @@ def noise_floor_dbfs(audio: np.ndarray, sample_rate: int, energies: np.ndarray |
 
 def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Return the integrated loudness (ITU-R BS.1770-4, gated) in LUFS; SILENCE_DBFS if too short or silent."""
+    return gated_lufs(lufs_blocks(audio, sample_rate))
+
+
+def lufs_blocks(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Return the K-weighted mean square of each BS.1770 gating block (0.4 s, 75% overlap) of `audio`.
+
+    The audio scaled by a gain g has exactly these blocks times g**2, so gated_lufs can tell the loudness
+    of the audio at any gain without filtering it again."""
     step = max(1, round(NOISE_STEP_S * sample_rate))
     per_block = max(1, round(LUFS_BLOCK_S / NOISE_STEP_S))
     energies, _ = _step_energies(audio, step, k_weighting(sample_rate))
     if energies.size < per_block:
-        return SILENCE_DBFS
+        return np.zeros(0)
     csum = np.concatenate(([0.0], np.cumsum(energies)))
-    z = (csum[per_block:] - csum[:-per_block]) / (per_block * step)
+    return (csum[per_block:] - csum[:-per_block]) / (per_block * step)
+
+
+def gated_lufs(z: np.ndarray) -> float:
+    """Return the integrated loudness (LUFS) of gating blocks `z` (lufs_blocks); SILENCE_DBFS if there are none."""
+    if z.size == 0:
+        return SILENCE_DBFS
     with np.errstate(divide="ignore"):
         loud = -0.691 + 10.0 * np.log10(z)
     gated = z[loud >= LUFS_ABSOLUTE_GATE]

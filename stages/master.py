@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages import files
 from stages.errors import StageError
 from stages.model import Chapter, Cue, Segment, Take
 from stages.wav import read_wav
@@ -138,16 +139,28 @@ def load_take(take: Take, sample_rate: int = MASTER_SAMPLE_RATE_HZ) -> np.ndarra
 
 def voice_loudness(takes_by_voice: Mapping[str, Sequence[np.ndarray]], sample_rate: int) -> dict[str, float | None]:
     """Return each voice's integrated loudness (BS.1770, LUFS) over its takes joined; None under LEVEL_MIN_SPEECH_S."""
+    return {v: _loudness(z) for v, z in voice_blocks(takes_by_voice, sample_rate).items()}
+
+
+def voice_blocks(takes_by_voice: Mapping[str, Sequence[np.ndarray]], sample_rate: int) -> dict[str, np.ndarray]:
+    """Return each voice's BS.1770 gating blocks (acx.lufs_blocks) over its takes joined; none under
+    LEVEL_MIN_SPEECH_S of speech."""
     from stages import acx  # its BS.1770 meter gives pyloudnorm's figures (within 0.01 LU) several times faster
 
-    out: dict[str, float | None] = {}
+    out: dict[str, np.ndarray] = {}
     for voice, pieces in takes_by_voice.items():
         joined = np.concatenate(list(pieces)) if len(pieces) else np.zeros(0, np.float32)
-        lufs = acx.SILENCE_DBFS
-        if joined.size >= LEVEL_MIN_SPEECH_S * sample_rate:
-            lufs = acx.integrated_lufs(joined, sample_rate)
-        out[voice] = lufs if math.isfinite(lufs) and lufs > acx.SILENCE_DBFS else None
+        enough = joined.size >= LEVEL_MIN_SPEECH_S * sample_rate
+        out[voice] = acx.lufs_blocks(joined, sample_rate) if enough else np.zeros(0)
     return out
+
+
+def _loudness(blocks: np.ndarray, gain_db: float = 0.0) -> float | None:
+    """Return the loudness (LUFS) of gating `blocks` at `gain_db` more, or None when silent or too short."""
+    from stages import acx
+
+    lufs = acx.gated_lufs(blocks * db_to_gain(2 * gain_db)) if blocks.size else acx.SILENCE_DBFS
+    return lufs if math.isfinite(lufs) and lufs > acx.SILENCE_DBFS else None
 
 
 def voice_gains(loudness: Mapping[str, float | None], reference: str) -> dict[str, float]:
@@ -190,9 +203,10 @@ def match_levels(
         by_voice.setdefault(voice, []).append(audio * np.float32(db_to_gain(-delivery_db)) if delivery_db else audio)
     if not by_voice:
         return {}, {"reference": reference, "voices": {}, "spread_before_lu": None, "spread_after_lu": None}
-    before = voice_loudness(by_voice, rate)
+    blocks = voice_blocks(by_voice, rate)
+    before = {v: _loudness(z) for v, z in blocks.items()}
     gains = voice_gains(before, reference)
-    after = voice_loudness({v: [a * np.float32(db_to_gain(gains[v])) for a in p] for v, p in by_voice.items()}, rate)
+    after = {v: _loudness(z, gains[v]) for v, z in blocks.items()}  # a gain scales every block's power by its square
     speech_s = {v: sum(a.size for a in p) / rate for v, p in by_voice.items()}
 
     def lu(x: float | None) -> float | None:
@@ -316,18 +330,37 @@ def limit(audio: np.ndarray, sample_rate: int, ceiling_dbfs: float = PEAK_CEILIN
     return np.clip(out, -ceiling, ceiling, out=out)  # only float rounding can reach this
 
 
-def room_tone(num_samples: int, sample_rate: int, dbfs: float = ROOM_TONE_DBFS) -> np.ndarray:
-    """Return deterministic soft noise (white through a one-pole low-pass) with RMS `dbfs`."""
+def room_tone(num_samples: int, sample_rate: int, dbfs: float = ROOM_TONE_DBFS, *,
+              cache_dir: Path | None = None) -> np.ndarray:
+    """Return deterministic soft noise (white through a one-pole low-pass) with RMS `dbfs`.
+
+    The noise for n samples is the first n of the noise for any longer length (the generator and the
+    filter run sample by sample), so with `cache_dir` the longest noise made so far is kept there and
+    a shorter one is read from it: the same samples, without drawing and filtering them again."""
+    noise = _noise(num_samples, sample_rate, cache_dir)
+    level = rms(noise)
+    return noise * np.float32(db_to_gain(dbfs) / level) if level > 0 else np.array(noise)
+
+
+def _noise(num_samples: int, sample_rate: int, cache_dir: Path | None) -> np.ndarray:
+    """Return the first `num_samples` of the low-passed noise, from `cache_dir` when a long enough one is there."""
+    kept = Path(cache_dir) / "room-tone" / f"noise-{ROOM_TONE_SEED}-{sample_rate}-{ROOM_TONE_CORNER_HZ:g}.f32" \
+        if cache_dir is not None else None
+    if kept is not None and kept.is_file() and kept.stat().st_size >= 4 * num_samples:
+        return np.memmap(kept, dtype="<f4", mode="r", shape=(num_samples,))
     rng = np.random.default_rng(ROOM_TONE_SEED)
     pole = math.exp(-2 * math.pi * ROOM_TONE_CORNER_HZ / sample_rate)
     one_pole = np.array([[1.0 - pole, 0.0, 0.0, 1.0, -pole, 0.0]])
     noise = filter_sos(one_pole, rng.standard_normal(num_samples, np.float32))
-    level = rms(noise)
-    return noise * np.float32(db_to_gain(dbfs) / level) if level > 0 else noise
+    if kept is not None:
+        with files.atomic_path(kept) as tmp:
+            noise.astype("<f4", copy=False).tofile(tmp)
+    return noise
 
 
-def master(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Return `audio` mastered for ACX: high-passed, compressed, -20 dBFS RMS, peaks <= -3.2 dBFS, room tone under."""
+def master(audio: np.ndarray, sample_rate: int, *, cache_dir: Path | None = None) -> np.ndarray:
+    """Return `audio` mastered for ACX: high-passed, compressed, -20 dBFS RMS, peaks <= -3.2 dBFS, room tone under
+    (its noise kept in `cache_dir`, see room_tone)."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size == 0:
         return audio.copy()
@@ -345,5 +378,5 @@ def master(audio: np.ndarray, sample_rate: int) -> np.ndarray:
                 break
             gain *= target / reached
         shaped = out
-    shaped += room_tone(shaped.size, sample_rate)
+    shaped += room_tone(shaped.size, sample_rate, cache_dir=cache_dir)
     return shaped

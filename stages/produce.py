@@ -162,7 +162,7 @@ def produce_chapter(
     voice_of = {s.id: _voice_and_delivery_gain(s, casting, library, delivery) for s in chapter.segments}
     gains, levels = master.match_levels(chapter, takes, voice_of, reference=casting.voice_for(NARRATOR))
     audio, cues = master.assemble_chapter(chapter, takes, gains_db=gains)
-    audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ)
+    audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ, cache_dir=workspace.cache_dir)
     levels = master.mastered_levels(audio, master.MASTER_SAMPLE_RATE_HZ, cues, voice_of, levels)
     figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
     rate = master.MASTER_SAMPLE_RATE_HZ
@@ -336,7 +336,7 @@ def _produce_credits_track(
         log.info("%s unchanged since the last run; kept as they are", chapter.title.lower())
         return ChapterResult.from_dict(result | {"stats": stats.__dict__, "reused": True, "qa": qa_report})
     rate = master.MASTER_SAMPLE_RATE_HZ
-    audio = master.master(master.assemble_chapter(chapter, takes)[0], rate)
+    audio = master.master(master.assemble_chapter(chapter, takes)[0], rate, cache_dir=workspace.cache_dir)
     mp3 = album.write_chapter_mp3(audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=track, total=total,
                                   tags=tags)
     wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
@@ -523,7 +523,8 @@ def _read_along(
             language=manuscript.language,
         )
         epub = writing.result()
-    return listen_page, epub, overlay.check_overlays(epub)  # what EPUBCheck does not check: clips, durations, ids
+    known = workspace.cache_dir / "work" / manuscript.slug / "overlay-check.json"  # unchanged overlays kept
+    return listen_page, epub, overlay.check_overlays(epub, known=known)  # what EPUBCheck does not: clips, durations, ids
 
 
 def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:

@@ -249,3 +249,14 @@ def test_real_voice_takes_assemble_and_master_to_acx(tmp_path):
     figures = acx.measure(done, RATE)
     assert figures.passes, figures.problems
     assert -21.0 <= figures.rms_dbfs <= -19.0 and figures.peak_dbfs <= -3.0
+
+
+def test_room_tone_read_from_the_cache_equals_room_tone_made_anew(tmp_path):
+    fresh = master.room_tone(RATE * 3, RATE)
+    assert np.array_equal(master.room_tone(RATE * 5, RATE, cache_dir=tmp_path), master.room_tone(RATE * 5, RATE))
+    kept = next((tmp_path / "room-tone").iterdir())
+    assert kept.stat().st_size == 4 * RATE * 5  # the longest noise made so far
+    assert np.array_equal(master.room_tone(RATE * 3, RATE, cache_dir=tmp_path), fresh)  # a prefix, scaled alike
+    assert kept.stat().st_size == 4 * RATE * 5
+    longer = master.room_tone(RATE * 7, RATE, cache_dir=tmp_path)
+    assert kept.stat().st_size == 4 * RATE * 7 and np.array_equal(longer, master.room_tone(RATE * 7, RATE))

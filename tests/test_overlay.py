@@ -256,3 +256,30 @@ def test_a_stored_member_reads_in_place(book):
         assert abs(mp3_duration_ms(window, where=name) - results[0].duration_s * 1000) < 30
         with pytest.raises(UserError, match="compressed, not stored"):
             epubzip.open_stored(raw, z.getinfo("OEBPS/content.opf"), where=str(epub))
+
+
+def test_a_check_with_earlier_findings_rechecks_only_changed_overlays(book, tmp_path, monkeypatch):
+    ms, _, results, epub = book
+    from stages.package import overlay_check
+
+    known = tmp_path / "work" / "overlay-check.json"
+    assert check_overlays(epub, known=known) == [] and known.is_file()
+    checked = []
+    real = overlay_check._check_overlay
+    monkeypatch.setattr(overlay_check, "_check_overlay", lambda z, raw, e, name, ms_: checked.append(name) or
+                        real(z, raw, e, name, ms_))
+    assert check_overlays(epub, known=known) == [] and checked == []  # nothing changed: every finding kept
+    first = ms.chapters[0]
+    late = f'clipEnd="{results[0].duration_s + 2:.3f}s"'
+
+    def break_it(name, text):
+        if name == f"OEBPS/{first.id}.smil":
+            return re.sub(r'clipEnd="[0-9.]+s"(?!.*clipEnd)', late, text, flags=re.S)
+        return text
+
+    broken = _rewrite(epub, tmp_path / "broken.epub", break_it)
+    problems = check_overlays(broken, known=known)
+    assert checked == [f"OEBPS/{first.id}.smil"]  # only the changed overlay was read again
+    assert problems == check_overlays(broken) and len(problems) == 4  # the same findings as a full check
+    checked.clear()
+    assert check_overlays(epub, known=known) == [] and checked == [f"OEBPS/{first.id}.smil"]

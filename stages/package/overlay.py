@@ -294,8 +294,9 @@ def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, st
     return overlay_epub.write_overlay_epub(manuscript, album_dir, out, stamp=stamp)
 
 
-def check_overlays(epub_path: Path) -> list[str]:
-    """Return what is wrong with the EPUB's Media Overlays that EPUBCheck does not check ([] when all is well)."""
+def check_overlays(epub_path: Path, *, known: Path | None = None) -> list[str]:
+    """Return what is wrong with the EPUB's Media Overlays that EPUBCheck does not check ([] when all is well);
+    `known` keeps each overlay's findings for the next check (see stages/package/overlay_check.py)."""
     from stages.package import overlay_check
 
-    return overlay_check.check_overlays(epub_path)
+    return overlay_check.check_overlays(epub_path, known=known)

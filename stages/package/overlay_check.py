@@ -6,11 +6,13 @@ documents, and of each MP3 only its headers, read in place from the EPUB file.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from stages import files
 from stages.errors import UserError
 from stages.package import epubzip
 from stages.package.overlay import (
@@ -25,6 +27,8 @@ from stages.package.overlay import (
     mp3_duration_ms,
     parse_clock,
 )
+
+KNOWN_VERSION = 1  # bump when a check is added or changed: earlier findings are then not reused
 
 
 def _xml(z: zipfile.ZipFile, name: str, epub: Path):
@@ -58,8 +62,8 @@ def _audio_ms(z: zipfile.ZipFile, raw: BinaryIO, epub: Path, src: str) -> float:
 
 def _check_overlay(
     z: zipfile.ZipFile, raw: BinaryIO, epub: Path, smil_name: str, audio_ms: dict[str, float]
-) -> tuple[list[str], float]:
-    """Return the problems of one SMIL overlay and the sum of its clips in ms."""
+) -> tuple[list[str], float, list[str]]:
+    """Return the problems of one SMIL overlay, the sum of its clips in ms and the members it read besides itself."""
     problems, total, ids, members, clocks = [], 0.0, {}, {}, {}
     base = posixpath.dirname(smil_name)
     smil = _xml(z, smil_name, epub)
@@ -102,7 +106,16 @@ def _check_overlay(
             problems.append(f"{_where(smil_name, par)} clip {begin:.0f}-{end:.0f} ms is outside {src} "
                             f"(0-{audio_ms[src]:.0f} ms)")
         total += end - begin
-    return problems, total
+    read = sorted({name for name, _ in ids.values()} | {m for m in members.values() if m in audio_ms})
+    return problems, total, read
+
+
+def _identity(z: zipfile.ZipFile, names: list[str]) -> list | None:
+    """Return the CRC-32 and size of each member named (what a check of them depends on); None if one is missing."""
+    try:
+        return [[z.getinfo(n).CRC, z.getinfo(n).file_size] for n in names]
+    except KeyError:
+        return None
 
 
 def _has(z: zipfile.ZipFile, name: str) -> bool:
@@ -118,9 +131,15 @@ def _where(smil_name: str, element) -> str:
     return f"{smil_name} {element.tag.rpartition('}')[2]} {element.get('id')!r}"
 
 
-def check_overlays(epub_path: Path) -> list[str]:
-    """Return what is wrong with the EPUB's Media Overlays that EPUBCheck does not check ([] when all is well)."""
+def check_overlays(epub_path: Path, *, known: Path | None = None) -> list[str]:
+    """Return what is wrong with the EPUB's Media Overlays that EPUBCheck does not check ([] when all is well).
+
+    With `known` (a JSON file in the book's work folder) an overlay whose SMIL, text documents and audio are
+    byte for byte (by the zip's CRC-32 and size) those of an earlier check keeps that check's findings, so a
+    rebuild after one chapter changed checks that chapter; the book-wide sums are always made anew."""
     epub = Path(epub_path)
+    earlier = _read_known(known)
+    found_now: dict[str, dict] = {}
     if not zipfile.is_zipfile(epub):
         raise UserError(f"{epub} is not an EPUB (not a readable zip file); write it again with write_overlay_epub")
     with zipfile.ZipFile(epub) as z, open(epub, "rb") as raw:
@@ -134,9 +153,20 @@ def check_overlays(epub_path: Path) -> list[str]:
         problems, audio_ms, sums = [], {}, {}
         for item in opf.iterfind("opf:manifest/opf:item[@media-overlay]", NS):
             mo = item.get("media-overlay")
-            found, sums[mo] = (_check_overlay(z, raw, epub, hrefs[mo], audio_ms) if mo in hrefs
-                               else ([f"no item {mo}"], 0.0))
-            problems += found
+            if mo not in hrefs:
+                problems.append(f"no item {mo}")
+                sums[mo] = 0.0
+                continue
+            entry = earlier.get(hrefs[mo])
+            if entry is not None and _identity(z, [hrefs[mo], *entry["read"]]) == entry["identity"]:
+                audio_ms.update(entry["audio_ms"])
+            else:
+                found, total, read = _check_overlay(z, raw, epub, hrefs[mo], audio_ms)
+                entry = {"read": read, "identity": _identity(z, [hrefs[mo], *read]), "problems": found,
+                         "sum_ms": total, "audio_ms": {m: audio_ms[m] for m in read if m in audio_ms}}
+            found_now[hrefs[mo]] = entry
+            problems += entry["problems"]
+            sums[mo] = entry["sum_ms"]
             if mo not in declared:
                 problems.append(f"overlay {mo} has no media:duration")
             elif abs(declared[mo] - sums[mo]) > DURATION_TOLERANCE_MS:
@@ -148,4 +178,16 @@ def check_overlays(epub_path: Path) -> list[str]:
     real = sum(v for v in audio_ms.values() if v > 0)
     if abs(sum(sums.values()) - real) > DURATION_TOLERANCE_MS:
         problems.append(f"the overlays play {sum(sums.values()):.0f} ms but the audio files last {real:.0f} ms")
+    if known is not None:
+        files.write_json(Path(known), {"version": KNOWN_VERSION, "overlays": found_now})
     return problems
+
+
+def _read_known(path: Path | None) -> dict[str, dict]:
+    """Return the findings of the last check by SMIL member, or {} (no file, another version, unreadable)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+        overlays = data["overlays"] if data.get("version") == KNOWN_VERSION else {}
+        return {k: v for k, v in overlays.items() if {"read", "identity", "problems", "sum_ms", "audio_ms"} <= set(v)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
