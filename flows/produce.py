@@ -214,7 +214,7 @@ def produce_flow(
             c.number: chapter_task.submit(
                 held(manuscript), c.number, workspace=workspace, casting=held(casting), library=held(library),
                 tags=held(tags), lexicon=held(lexicon), advance=segment_bar, delivery=delivery, profile=retail, qa=qa,
-                m4b_kbps=retail.m4b_bitrate_kbps if retail.m4b else None,  # its M4B part made beside its MP3
+                m4b_kbps=retail.m4b_bitrate_kbps,  # its AAC part (for the M4B and the EPUB) made beside its MP3
             )
             for c in by_length if c.number not in kept
         }

@@ -26,7 +26,7 @@ from stages.errors import ComplianceError
 from stages.ingest import slugify
 from stages.lexicon import Lexicon
 from stages.model import NARRATOR, AcxFigures, Chapter, Manuscript, Paragraph, Segment, Voice, Workspace
-from stages.package import album, listen, m4b, overlay, report, retail, sync
+from stages.package import album, listen, m4b, overlay, overlay_epub, report, retail, sync
 from stages.profiles import Profile, get_profile
 from stages.qa import QaConfig
 from stages.render import RenderStats, chapter_qa, plan_takes, render_chapter
@@ -163,32 +163,33 @@ def produce_chapter(
     gains, levels = master.match_levels(chapter, takes, voice_of, reference=casting.voice_for(NARRATOR))
     audio, cues = master.assemble_chapter(chapter, takes, gains_db=gains)
     audio = master.master(audio, master.MASTER_SAMPLE_RATE_HZ, cache_dir=workspace.cache_dir)
-    levels = master.mastered_levels(audio, master.MASTER_SAMPLE_RATE_HZ, cues, voice_of, levels)
-    figures = acx.measure(audio, master.MASTER_SAMPLE_RATE_HZ)
     rate = master.MASTER_SAMPLE_RATE_HZ
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"aac-c{number:02d}") as pool:
-        part = None  # the M4B's AAC part, encoded by a second ffmpeg while the first makes the MP3
-        if m4b_kbps and not (part_path := m4b_part_path(work_dir, key, m4b_kbps)).is_file():
-            part = pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps)
-        mp3 = album.write_chapter_mp3(
-            audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1,
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"encode-c{number:02d}") as pool:
+        # two ffmpegs make the MP3 and the M4B's AAC part while this thread measures and writes the rest
+        encoding = [pool.submit(
+            album.write_chapter_mp3, audio, rate, out_dir / f"{stem}.mp3", title=chapter.title, track=number + 1,
             total=last_chapter(manuscript) + 2, tags=tags, bitrate_kbps=profile.mp3_bitrate_kbps,
             rate_hz=profile.sample_rate_hz,
-        )  # track 1 is the opening credits
-        if part is not None:
-            part.result()
-    head_s, tail_s = acx.room_tone_edges(audio, rate)
-    loudness = acx.loudness_series(audio, rate) | {"head_s": head_s, "tail_s": tail_s}
-    duration_ms = round(len(audio) * 1000 / rate)
-    words = align.chapter_words(chapter, takes, cues, cache=cache, language=manuscript.language)
-    vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt", words=words)
-    sync_map = sync.write_sync_map(
-        out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=mp3.name, duration_ms=duration_ms, cues=cues,
-        words=words,
-    )
-    sync.write_lrc(out_dir / f"{stem}.lrc", cues, title=chapter.title, album=manuscript.title,
-                   artist=manuscript.author, duration_ms=duration_ms, words=words)
-    wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
+        )]  # track 1 is the opening credits
+        if m4b_kbps and not (part_path := m4b_part_path(work_dir, key, m4b_kbps)).is_file():
+            encoding.append(pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps))
+        levels = master.mastered_levels(audio, rate, cues, voice_of, levels)
+        figures = acx.measure(audio, rate)
+        head_s, tail_s = acx.room_tone_edges(audio, rate)
+        loudness = acx.loudness_series(audio, rate) | {"head_s": head_s, "tail_s": tail_s}
+        duration_ms = round(len(audio) * 1000 / rate)
+        words = align.chapter_words(chapter, takes, cues, cache=cache, language=manuscript.language)
+        vtt = sync.write_vtt(cues, out_dir / f"{stem}.vtt", words=words)
+        sync_map = sync.write_sync_map(
+            out_dir / f"{stem}.sync.json", chapter=chapter, audio_file=f"{stem}.mp3", duration_ms=duration_ms,
+            cues=cues, words=words,
+        )
+        sync.write_lrc(out_dir / f"{stem}.lrc", cues, title=chapter.title, album=manuscript.title,
+                       artist=manuscript.author, duration_ms=duration_ms, words=words)
+        wav_path = wav.write_wav(work_dir / f"{stem}.wav", audio, rate)
+        mp3 = encoding[0].result()
+        for job in encoding[1:]:
+            job.result()
     result = ChapterResult(
         number, chapter.title, mp3.name, vtt.name, sync_map.name, str(wav_path),
         len(audio) / rate, len(chapter.segments), figures, stats, key, levels=levels, loudness=loudness, qa=qa_report,
@@ -382,11 +383,15 @@ class M4bJob:
             self._jobs.append(self._pool.submit(m4b.encode_part, Path(result.master_wav),
                                                 master.MASTER_SAMPLE_RATE_HZ, self.part(result), self.bitrate_kbps))
 
+    def wait_parts(self) -> None:
+        """Return once every part this job encodes is written (raise what an encoding raised)."""
+        for job in self._jobs:
+            job.result()
+
     def finish(self) -> Path:
         """Return the finished M4B, joining the chapters' parts unless the M4B on disk already holds them."""
         try:
-            for job in self._jobs:
-                job.result()
+            self.wait_parts()
         finally:
             self._pool.shutdown(wait=True)
         key = hashlib.sha256(json.dumps([STAMP_VERSION, [r.key for r in self.results]]).encode()).hexdigest()
@@ -394,20 +399,22 @@ class M4bJob:
             m4b.assemble_m4b([self.part(r) for r in self.results], [r.title for r in self.results], self.path,
                              tags=self.tags)
             files.write_json(self.stamp, {"key": key})
-        self._prune()
+        prune_parts(self.work_dir)
         return self.path
 
-    def _prune(self) -> None:
-        """Delete parts no chapter stamp of this book names any more (edited chapters' old parts)."""
-        current = {_json_or_empty(p).get("key") for p in self.work_dir.glob("*.json")}
-        for part in (self.work_dir / "m4b").glob("*.m4a"):
-            if part.name.split(".")[0] not in current:
-                part.unlink(missing_ok=True)
 
     def abort(self) -> None:
         for job in self._jobs:
             job.cancel()
         self._pool.shutdown(wait=True)
+
+
+def prune_parts(work_dir: Path) -> None:
+    """Delete the AAC parts no chapter stamp in `work_dir` names any more (edited chapters' old parts)."""
+    current = {_json_or_empty(p).get("key") for p in work_dir.glob("*.json")}
+    for part in (work_dir / "m4b").glob("*.m4a"):
+        if part.name.split(".")[0] not in current:
+            part.unlink(missing_ok=True)
 
 
 def chapter_digest(chapter: Chapter) -> str:
@@ -465,7 +472,14 @@ def finish_album(
         joined = pool.submit(m4b_job.finish) if profile.m4b else None  # mostly a disk copy: beside the pages
         sample = retail.write_retail_sample(manuscript, results, out_dir, tags=tags, profile=profile,
                                             stamp=workspace.cache_dir / "work" / manuscript.slug / "sample.json")
-        listen_page, epub, epub_problems = _read_along(manuscript, results, workspace=workspace, tags=tags)
+        if m4b_job is not None:
+            m4b_job.wait_parts()
+        aac = {r.number: part for r in results
+               if (part := m4b_part_path(workspace.cache_dir / "work" / manuscript.slug, r.key,
+                                         profile.m4b_bitrate_kbps)).is_file()}
+        listen_page, epub, epub_problems = _read_along(manuscript, results, workspace=workspace, tags=tags, audio=aac)
+        if not profile.m4b:
+            prune_parts(workspace.cache_dir / "work" / manuscript.slug)  # those the EPUB no longer holds
         m4b = joined.result() if joined else None
     book = facts | {
         "title": manuscript.title,
@@ -500,15 +514,21 @@ def finish_album(
 
 
 def _read_along(
-    manuscript: Manuscript, results: Sequence[ChapterResult], *, workspace: Workspace, tags: album.AlbumTags
+    manuscript: Manuscript, results: Sequence[ChapterResult], *, workspace: Workspace, tags: album.AlbumTags,
+    audio: dict[int, Path] | None = None,
 ) -> tuple[Path, Path, list[str]]:
-    """Write the read-along page and the EPUB 3 with media overlays; return their paths and the EPUB's problems."""
+    """Write the read-along page and the EPUB 3 with media overlays (with each chapter's `audio`, by number: its
+    AAC part, the M4B's, where it has one, else its MP3); return their paths and the EPUB's problems."""
     out_dir = workspace.output_dir(manuscript.slug)
     chapters = {c.number: c for c in manuscript.chapters}
     produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epub") as pool:  # mostly disk: beside the page
-        writing = pool.submit(overlay.write_overlay_epub, produced, out_dir, out_dir / f"{manuscript.slug}.epub",
-                              stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json")
+    # planned here, before the page: planning is Python work (reading the last EPUB's members, making the changed
+    # chapters' documents) that would crawl beside the page's; the writing is disk work, done beside the page
+    plan = overlay_epub.plan_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub",
+                                          stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json",
+                                          audio=audio)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epub") as pool:
+        writing = pool.submit(overlay_epub.write_planned, plan)
         pages = []
         for r in results:
             _, cues, words = sync.read_sync(out_dir / r.sync)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from pathlib import Path
 
 import mutagen.id3
 import mutagen.mp3
@@ -283,3 +284,28 @@ def test_a_check_with_earlier_findings_rechecks_only_changed_overlays(book, tmp_
     assert problems == check_overlays(broken) and len(problems) == 4  # the same findings as a full check
     checked.clear()
     assert check_overlays(epub, known=known) == [] and checked == [f"OEBPS/{first.id}.smil"]
+
+
+def test_the_epub_can_carry_each_chapters_aac_part_instead_of_its_mp3(book, tmp_path):
+    """As produce writes it: the AAC part the M4B is joined from, 80 kbps, where the MP3 is 192 kbps."""
+    from stages.package import m4b
+    from stages.package.mp4info import mp4_duration_ms
+    from stages.wav import wav_info
+
+    ms, album_dir, results, mp3_epub = book
+    parts = {r.number: m4b.encode_part(Path(r.master_wav), 44100, tmp_path / f"{r.number}.m4a") for r in results}
+    epub = write_overlay_epub(ms, album_dir, tmp_path / "aac.epub", audio=parts)
+    report = epubcheck_messages(epub)
+    assert report["checker"]["nError"] == 0 and report["checker"]["nWarning"] == 0, report["messages"]
+    assert check_overlays(epub) == []
+    with zipfile.ZipFile(epub) as z:
+        opf = etree.fromstring(z.read("OEBPS/content.opf"))
+        for r, chapter in zip(results, ms.chapters):
+            name = f"audio/{chapter.number:02d}.m4a"
+            item = opf.find(f"opf:manifest/opf:item[@href='{name}']", NS)
+            assert item.get("media-type") == "audio/mp4" and z.read(f"OEBPS/{name}") == parts[r.number].read_bytes()
+            played = mp4_duration_ms(parts[r.number], where=name)  # the edit list leaves out the encoder's priming
+            assert played == pytest.approx(wav_info(Path(r.master_wav)).frames / 44.1, abs=0.01)
+            smil = z.read(f"OEBPS/{chapter.id}.smil").decode()
+            assert f'src="{name}"' in smil and ".mp3" not in smil
+    assert epub.stat().st_size < 0.6 * mp3_epub.stat().st_size

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 ACTIVE_CLASS = "-epub-media-overlay-active"
 ACTIVE_CSS = f".{ACTIVE_CLASS} {{ background-color: #ffe58a; color: #000; }}\n"
 BOOK_CSS = "body { margin: 0 5%; line-height: 1.5; }\np.verse { margin-left: 2em; }\n" + ACTIVE_CSS
+AUDIO_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4"}  # both are EPUB 3 core media types
 DURATION_TOLERANCE_MS = 50  # declared vs. measured durations may differ by this much
 CLIP_SLACK_MS = 0.5  # a clip end may pass the audio end by rounding only
 OPF_PATH = "OEBPS/content.opf"
@@ -62,7 +63,7 @@ class OverlayChapter:
     """One chapter as the EPUB holds it: its files and the clip of audio behind each segment."""
 
     chapter: Chapter
-    mp3: Path  # the album's MP3, copied into the EPUB as `audio`
+    mp3: Path  # the chapter's audio file, copied into the EPUB as `audio`: its AAC part, else the album's MP3
     clips: tuple[tuple[str, int, int], ...]  # (segment id, clip begin ms, clip end ms), contiguous
     words: Mapping[str, tuple[WordTiming, ...]] = field(default_factory=dict)  # timed words by segment id
 
@@ -72,11 +73,25 @@ class OverlayChapter:
 
     @property
     def audio(self) -> str:
-        return f"audio/{self.chapter.number:02d}.mp3"
+        return audio_member(self.chapter, self.mp3)
 
     @property
     def duration_ms(self) -> int:
         return sum(end - begin for _, begin, end in self.clips)
+
+
+def audio_member(chapter: Chapter, audio: Path) -> str:
+    """Return the EPUB member (below OEBPS/) of a chapter's audio file: "audio/03.m4a", "audio/03.mp3"."""
+    return f"audio/{chapter.number:02d}{Path(audio).suffix.lower()}"
+
+
+def audio_duration_ms(source: Path | BinaryIO, name: str, *, where: str) -> float:
+    """Return how long an audio file plays in ms, by its name's extension: an MP4 (.m4a) or an MP3."""
+    if name.lower().endswith((".m4a", ".mp4")):
+        from stages.package.mp4info import mp4_duration_ms
+
+        return mp4_duration_ms(source, where=where)
+    return mp3_duration_ms(source, where=where)
 
 
 def clock_value(ms: int) -> str:
@@ -125,19 +140,21 @@ def sync_map_path(chapter: Chapter, album_dir: Path) -> Path:
     return path
 
 
-def overlay_chapter(chapter: Chapter, album_dir: Path) -> OverlayChapter:
-    """Return the chapter's clips, read from its sync map in `album_dir` and fitted to its MP3's length."""
+def overlay_chapter(chapter: Chapter, album_dir: Path, audio: Path | None = None) -> OverlayChapter:
+    """Return the chapter's clips, read from its sync map in `album_dir` and fitted to the length of its `audio`
+    (an AAC part of the same master; default: the MP3 the sync map names)."""
     sync_path = sync_map_path(chapter, album_dir)
     facts, cues, timed = sync.read_sync(sync_path)
-    mp3 = sync_path.parent / facts["audio"]
+    mp3 = Path(audio) if audio is not None else sync_path.parent / facts["audio"]
     if not mp3.is_file():
-        raise UserError(f"{sync_path} names audio {mp3.name}, which is not in {album_dir}; produce the chapter again")
+        raise UserError(f"the audio {mp3} of chapter {chapter.number} ({sync_path}) is missing; produce the chapter "
+                        "again")
     known = {s.id for s in chapter.segments}
     for cue in cues:
         if cue.id not in known or not _XML_ID.match(cue.id):
             raise UserError(f"{sync_path} has segment {cue.id!r}, which is not a segment id of chapter "
                             f"{chapter.number} in the manuscript; produce the chapter again")
-    end_ms = int(min(facts["duration_ms"], mp3_duration_ms(mp3, where=str(mp3))))
+    end_ms = int(min(facts["duration_ms"], audio_duration_ms(mp3, mp3.name, where=str(mp3))))
     if not cues or cues[-1].end_ms > end_ms:
         raise UserError(f"{sync_path} has no segments or runs past its audio's {end_ms} ms; produce the chapter again")
     starts = [0] + [c.start_ms for c in cues[1:]] + [end_ms]
@@ -261,7 +278,7 @@ def package_opf(manuscript: Manuscript, items: Sequence[OverlayChapter | PackedC
     manifest = "\n".join(
         f'<item id="{i.name}" href="{i.name}.xhtml" media-type="application/xhtml+xml" media-overlay="mo-{i.name}"/>\n'
         f'<item id="mo-{i.name}" href="{i.name}.smil" media-type="application/smil+xml"/>\n'
-        f'<item id="audio-{i.name}" href="{i.audio}" media-type="audio/mpeg"/>'
+        f'<item id="audio-{i.name}" href="{i.audio}" media-type="{AUDIO_TYPES[Path(i.audio).suffix]}"/>'
         for i in items
     )
     spine = "\n".join(f'<itemref idref="{i.name}"/>' for i in items)
@@ -282,16 +299,18 @@ def package_opf(manuscript: Manuscript, items: Sequence[OverlayChapter | PackedC
     )
 
 
-def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, stamp: Path | None = None) -> Path:
+def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, stamp: Path | None = None,
+                       audio: Mapping[int, Path] | None = None) -> Path:
     """Write an EPUB 3 with Media Overlays of every chapter produced into `album_dir`; return `out`.
 
     With a `stamp` (a JSON file of the book's work folder) a chapter whose manuscript text, sync map and
     MP3 are unchanged since the EPUB at `out` was written is taken from that EPUB, not made again; when
-    nothing changed at all, the EPUB is left as it is. See stages/package/overlay_epub.py.
+    nothing changed at all, the EPUB is left as it is. `audio` gives chapters (by number) another audio file
+    than their MP3: the AAC part of the same master that the M4B is joined from. See stages/package/overlay_epub.py.
     """
     from stages.package import overlay_epub
 
-    return overlay_epub.write_overlay_epub(manuscript, album_dir, out, stamp=stamp)
+    return overlay_epub.write_overlay_epub(manuscript, album_dir, out, stamp=stamp, audio=dict(audio or {}))
 
 
 def check_overlays(epub_path: Path, *, known: Path | None = None) -> list[str]:

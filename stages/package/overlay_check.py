@@ -24,7 +24,7 @@ from stages.package.overlay import (
     SMIL_PAR,
     SMIL_SEQ,
     SMIL_TEXT,
-    mp3_duration_ms,
+    audio_duration_ms,
     parse_clock,
 )
 
@@ -49,15 +49,16 @@ def _declared_durations(opf) -> dict[str, float]:
 
 
 def _audio_ms(z: zipfile.ZipFile, raw: BinaryIO, epub: Path, src: str) -> float:
-    """Return the length in ms of the EPUB's audio member `src`, read from its headers (-1.0 when it is absent)."""
+    """Return the length in ms of the EPUB's audio member `src` (MP3 or MP4), read from its headers (-1.0 when it is
+    absent)."""
     try:
         info = z.getinfo(src)
     except KeyError:
         return -1.0
     if info.compress_type == zipfile.ZIP_STORED:  # read in place: only the headers, not the whole member
-        return mp3_duration_ms(epubzip.open_stored(raw, info, where=str(epub)), where=f"{epub}:{src}")
+        return audio_duration_ms(epubzip.open_stored(raw, info, where=str(epub)), src, where=f"{epub}:{src}")
     with z.open(info) as member:
-        return mp3_duration_ms(member, where=f"{epub}:{src}")
+        return audio_duration_ms(member, src, where=f"{epub}:{src}")
 
 
 def _check_overlay(

@@ -51,7 +51,7 @@ class PackedChapter:
     xhtml: str
     smil: str
     key: str  # what the documents were made from (see chapter_key); the rebuild stamp files them under it
-    mp3_facts: dict  # the MP3's size and mtime_ns when the documents were made
+    mp3_facts: dict  # the audio file's size and mtime_ns when the documents were made
 
     @property
     def name(self) -> str:
@@ -59,7 +59,7 @@ class PackedChapter:
 
     @property
     def audio(self) -> str:
-        return f"audio/{self.chapter.number:02d}.mp3"
+        return overlay.audio_member(self.chapter, self.mp3)
 
 
 @functools.cache
@@ -74,10 +74,10 @@ def chapter_key(chapter: Chapter, language: str, sync_path: Path) -> str:
     return hashlib.sha256("\0".join(parts).encode() + b"\0" + Path(sync_path).read_bytes()).hexdigest()
 
 
-def pack_chapter(chapter: Chapter, album_dir: Path, language: str) -> PackedChapter:
-    """Return the chapter's documents, made from its sync map and MP3 in `album_dir`."""
+def pack_chapter(chapter: Chapter, album_dir: Path, language: str, audio: Path | None = None) -> PackedChapter:
+    """Return the chapter's documents, made from its sync map in `album_dir` and its `audio` (default: its MP3)."""
     key = chapter_key(chapter, language, sync_map_path(chapter, album_dir))
-    item = overlay_chapter(chapter, album_dir)
+    item = overlay_chapter(chapter, album_dir, audio)
     return PackedChapter(chapter, item.mp3, item.duration_ms, chapter_xhtml(chapter, language, item.words),
                          chapter_smil(item), key, _file_facts(item.mp3))
 
@@ -87,11 +87,14 @@ def _file_facts(path: Path) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _reused(chapter: Chapter, album_dir: Path, language: str, made: dict, old) -> PackedChapter | None:
+def _reused(chapter: Chapter, album_dir: Path, language: str, made: dict, old,
+            audio: Path | None) -> PackedChapter | None:
     """Return the chapter as the previous EPUB `old` holds it if nothing it is made from changed since, else None."""
-    key = chapter_key(chapter, language, sync_map_path(chapter, album_dir))
+    key = chapter_key(chapter, language, sync_map_path(chapter, album_dir))  # the sync map names its MP3
     entry = made.get(key)
-    mp3 = Path(album_dir) / entry["mp3"] if entry else None
+    mp3 = Path(album_dir) / entry["mp3"] if entry else None  # a plain name is the album's MP3, else a path
+    if mp3 is not None and (mp3 != Path(audio) if audio is not None else mp3.parent != Path(album_dir)):
+        return None  # the EPUB holds other audio for it (its MP3 where its AAC part is wanted, or the reverse)
     facts = _file_facts(mp3) if mp3 is not None and mp3.is_file() else None
     if facts is None or facts != {k: entry.get(k) for k in facts}:
         return None
@@ -133,8 +136,24 @@ def _holds(old: zipfile.ZipFile, manuscript: Manuscript, packed: Sequence[Packed
     return all(old.read(name).decode("utf-8") == text for name, text in book_texts)
 
 
-def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, stamp: Path | None = None) -> Path:
-    """Write the EPUB of `manuscript`'s chapters in `album_dir` to `out`, remaking only what changed; return `out`."""
+@dataclass(frozen=True)
+class EpubPlan:
+    """What write_planned writes: the chapters packed (the changed ones made anew), or nothing at all."""
+
+    manuscript: Manuscript
+    out: Path
+    packed: tuple[PackedChapter, ...]
+    album_dir: Path
+    stamp: Path | None
+    unchanged: bool  # the EPUB at `out` already is what writing would make
+
+
+def plan_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, stamp: Path | None = None,
+                      audio: dict[int, Path] | None = None) -> EpubPlan:
+    """Return the plan for the EPUB of `manuscript`'s chapters in `album_dir`: each chapter's documents, taken
+    from the EPUB at `out` where nothing they are made from changed (see the module's docstring). `audio` gives
+    chapters (by number) their audio file, such as the AAC part the M4B is joined from; the rest use their MP3."""
+    audio = audio or {}
     if not manuscript.chapters:
         raise UserError(f"manuscript {manuscript.slug!r} has no chapters; ingest the book again")
     made, packed, fresh = _previous_build(stamp, out), [], 0
@@ -144,13 +163,33 @@ def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, st
         except (OSError, zipfile.BadZipFile):
             made, old = {}, None
         for chapter in manuscript.chapters:
-            reused = _reused(chapter, album_dir, manuscript.language, made, old) if made else None
+            chosen = audio.get(chapter.number)
+            reused = _reused(chapter, album_dir, manuscript.language, made, old, chosen) if made else None
             fresh += reused is None
-            packed.append(reused or pack_chapter(chapter, album_dir, manuscript.language))
-        if old is not None and not fresh and _holds(old, manuscript, packed):
-            return Path(out)  # nothing changed: the EPUB there is the one this call would write
-    epubzip.write_epub(Path(out), *_members(manuscript, packed, datetime.now(timezone.utc)))
-    if stamp:
-        chapters = {p.key: {"mp3": p.mp3.name, **p.mp3_facts, "duration_ms": p.duration_ms} for p in packed}
-        files.write_json(Path(stamp), {"epub": _file_facts(Path(out)), "chapters": chapters})
-    return Path(out)
+            packed.append(reused or pack_chapter(chapter, album_dir, manuscript.language, chosen))
+        unchanged = old is not None and not fresh and _holds(old, manuscript, packed)
+    return EpubPlan(manuscript, Path(out), tuple(packed), Path(album_dir), stamp, unchanged)
+
+
+def write_planned(plan: EpubPlan) -> Path:
+    """Write the EPUB `plan` describes (nothing when it is unchanged), atomically; return its path."""
+    if plan.unchanged:
+        return plan.out  # nothing changed: the EPUB there is the one this call would write
+    epubzip.write_epub(plan.out, *_members(plan.manuscript, plan.packed, datetime.now(timezone.utc)))
+    if plan.stamp:
+        chapters = {p.key: {"mp3": _stamp_name(p.mp3, plan.album_dir), **p.mp3_facts, "duration_ms": p.duration_ms}
+                    for p in plan.packed}
+        files.write_json(Path(plan.stamp), {"epub": _file_facts(plan.out), "chapters": chapters})
+    return plan.out
+
+
+def _stamp_name(audio: Path, album_dir: Path) -> str:
+    """Return how the stamp names a chapter's audio: an MP3 of the album by its name, another file by its path."""
+    return audio.name if audio.parent == Path(album_dir) else str(audio)
+
+
+def write_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, stamp: Path | None = None,
+                       audio: dict[int, Path] | None = None) -> Path:
+    """Write the EPUB of `manuscript`'s chapters in `album_dir` to `out`, remaking only what changed; return `out`;
+    `audio` as for plan_overlay_epub."""
+    return write_planned(plan_overlay_epub(manuscript, album_dir, out, stamp=stamp, audio=audio))
