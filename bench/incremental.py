@@ -1,6 +1,6 @@
 """Edit one sentence of a fully rendered novel and time the rebuild that follows.
 
-    python bench/incremental.py [--book PATH] [--root DIR] [--cli]
+    python bench/incremental.py [--book PATH] [--root DIR] [--cli] [--server] [--no-qa]
 
 The first run renders the whole book into DIR (default output/bench-incremental; minutes to hours,
 kept for later runs). Each run then toggles one sentence of chapter 15 of Pride and Prejudice in the
@@ -8,7 +8,9 @@ workspace's copy of the book ("was not a sensible man" <-> "was not at all a sen
 produces again, in this process after a warm-up flow (so Prefect's local server start is not
 counted), then prints: wall seconds, takes synthesized, chapters re-mastered, M4B parts encoded.
 With --cli it also times the same rebuild as a user runs it, `audiobook produce` in a new process,
-Prefect's server start included. Target: <= 15 s on 2 cores for a 61-chapter novel.
+Prefect's temporary server start included; with --server, the same with a `prefect server start` running
+(PREFECT_API_URL set), as a producer working through many edits would. Target: <= 15 s on 2 cores for a
+61-chapter novel.
 --no-qa turns take QA off in the bench workspace for both runs (the first run would otherwise hear
 the whole novel back, about 0.13 x its length on 2 cores).
 """
@@ -16,12 +18,15 @@ the whole novel back, about 0.13 x its length on 2 cores).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -36,6 +41,7 @@ from stages import files  # noqa: E402
 
 DEFAULT_BOOK = REPO.parent / "shared" / "corpus" / "jane-austen_pride-and-prejudice.epub"
 EDIT = ("was not a sensible man", "was not at all a sensible man")
+SERVER_START_TIMEOUT_S = 120
 
 
 @flow(name="warm-up")
@@ -72,6 +78,8 @@ def main() -> None:
     ap.add_argument("--book", type=Path, default=DEFAULT_BOOK)
     ap.add_argument("--root", type=Path, default=REPO / "output" / "bench-incremental")
     ap.add_argument("--cli", action="store_true", help="also time `audiobook produce` in a new process")
+    ap.add_argument("--server", action="store_true",
+                    help="also time `audiobook produce` in a new process while `prefect server start` runs")
     ap.add_argument("--no-qa", action="store_true",
                     help="turn take QA off in the workspace (audiobook.toml [qa] enabled = false): hearing a whole "
                          "novel back costs about 0.13 x its length; both runs must use the same setting")
@@ -96,13 +104,51 @@ def main() -> None:
     print(f"edited one sentence (now {new!r}); rebuild in process: {wall:.2f} s wall; {summary_figures(summary)}")
     if args.cli:
         new = toggle_sentence(book)
-        env = os.environ | {"PREFECT_LOGGING_LEVEL": "WARNING"}
-        started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "flows.cli", "produce", str(book), "--root", str(root), "--json"],
-                             cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout
-        wall = time.perf_counter() - started
-        print(f"edited it back ({new!r}); `audiobook produce` in a new process: {wall:.2f} s wall, Prefect start "
-              f"included; {summary_figures(json.loads(out))}")
+        wall, summary = produce_in_new_process(book, root, os.environ)
+        print(f"edited it back ({new!r}); `audiobook produce` in a new process: {wall:.2f} s wall, Prefect's "
+              f"temporary server start included; {summary_figures(summary)}")
+    if args.server:
+        with prefect_server() as api_url:
+            new = toggle_sentence(book)
+            wall, summary = produce_in_new_process(book, root, os.environ | {"PREFECT_API_URL": api_url})
+        print(f"edited it again ({new!r}); `audiobook produce` in a new process with a Prefect server running "
+              f"(PREFECT_API_URL): {wall:.2f} s wall; {summary_figures(summary)}")
+
+
+def produce_in_new_process(book: Path, root: Path, env: dict) -> tuple[float, dict]:
+    """Run `audiobook produce` on `book` as a user does; return its wall seconds and its summary."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "produce", str(book), "--root", str(root), "--json"],
+                         cwd=REPO, env=env | {"PREFECT_LOGGING_LEVEL": "WARNING"}, check=True, capture_output=True,
+                         text=True).stdout
+    return time.perf_counter() - started, json.loads(out)
+
+
+@contextlib.contextmanager
+def prefect_server():
+    """Run `prefect server start` on a free loopback port while the block runs; yield its API URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=os.environ | {"PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"prefect server start did not answer on {api_url} (exit {server.poll()})")
+                time.sleep(0.5)
+        yield api_url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
