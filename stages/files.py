@@ -29,6 +29,35 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+class Staged:
+    """A file written in full under a temporary name beside `path`, before it is made durable and put in place.
+
+    Whoever wrote it can read it at `tmp` (to check it, say) while `commit` syncs it to disk and renames it onto
+    `path`, so checking a large file overlaps waiting for the disk to take it; `discard` drops it instead."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part" + self.path.suffix,
+                                        dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp_name)
+        os.chmod(self.tmp, 0o666 & ~_umask())
+
+    def commit(self) -> Path:
+        """Sync the file to disk and rename it onto its path; return the path."""
+        try:
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+        return self.path
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

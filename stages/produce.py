@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 STAMP_VERSION = 4  # bump when chapter assembly, mastering or packaging changes its output
 CREDITS_TITLES = {"opening": "Opening Credits", "closing": "Closing Credits"}  # their M4B chapter and MP3 titles
 OPENING_CREDITS_STEM = "00-opening-credits"
+AAC_BESIDE_MP3_NICENESS = 5  # LAME takes longer than the AAC encoder: the MP3 gets a core, the AAC part the rest
 CLOSING_STEM_MIN = 99  # the closing credits' file number: 99, or one past the last chapter of a longer book
 
 
@@ -172,7 +173,8 @@ def produce_chapter(
             rate_hz=profile.sample_rate_hz,
         )]  # track 1 is the opening credits
         if m4b_kbps and not (part_path := m4b_part_path(work_dir, key, m4b_kbps)).is_file():
-            encoding.append(pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps))
+            encoding.append(pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps,
+                                        niceness=AAC_BESIDE_MP3_NICENESS))
         levels = master.mastered_levels(audio, rate, cues, voice_of, levels)
         figures = acx.measure(audio, rate)
         head_s, tail_s = acx.room_tone_edges(audio, rate)
@@ -490,7 +492,7 @@ def finish_album(
         "language": manuscript.language,
         "source": manuscript.source,
         "m4b": m4b.name if m4b else None,
-        "epub": {"file": epub.name, "problems": epub_problems},
+        "epub": {"file": f"{manuscript.slug}.epub", "problems": epub_problems},
         "chapters": len(results),
         "duration_s": round(sum(r.duration_s for r in results), 3),
         "segments": sum(r.segments for r in results),
@@ -501,6 +503,7 @@ def finish_album(
     delivery = retail.delivery_facts(profile, m4b=m4b, sample=sample, credits=credits is not None,
                                      mp3s=[r.mp3 for r in tracks])
     report_json, report_html = report.write_report(out_dir, book=book, chapters=reports, delivery=delivery)
+    epub = epub.result()  # synced and in place
     problems = retail.failures(reports, delivery) + [f"{label}: {', '.join(r.acx.problems)}" for label, r in failing]
     if problems:
         count = sum(not c.passes for c in reports) + len(failing)
@@ -516,9 +519,10 @@ def finish_album(
 def _read_along(
     manuscript: Manuscript, results: Sequence[ChapterResult], *, workspace: Workspace, tags: album.AlbumTags,
     audio: dict[int, Path] | None = None,
-) -> tuple[Path, Path, list[str]]:
+) -> tuple[Path, Future, list[str]]:
     """Write the read-along page and the EPUB 3 with media overlays (with each chapter's `audio`, by number: its
-    AAC part, the M4B's, where it has one, else its MP3); return their paths and the EPUB's problems."""
+    AAC part, the M4B's, where it has one, else its MP3); return the page's path, the EPUB's path as a future
+    (it is being synced and put in place) and the EPUB's problems (checked before that)."""
     out_dir = workspace.output_dir(manuscript.slug)
     chapters = {c.number: c for c in manuscript.chapters}
     produced = manuscript.with_chapters([chapters[r.number] for r in results])  # the chapters this album holds
@@ -527,8 +531,9 @@ def _read_along(
     plan = overlay_epub.plan_overlay_epub(produced, out_dir, out_dir / f"{manuscript.slug}.epub",
                                           stamp=workspace.cache_dir / "work" / manuscript.slug / "epub.json",
                                           audio=audio)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epub") as pool:
-        writing = pool.submit(overlay_epub.write_planned, plan)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epub")  # shut down by finish_album
+    try:
+        writing = pool.submit(overlay_epub.stage_planned, plan)
         pages = []
         for r in results:
             _, cues, words = sync.read_sync(out_dir / r.sync)
@@ -542,9 +547,13 @@ def _read_along(
             chapters=pages,
             language=manuscript.language,
         )
-        epub = writing.result()
-    known = workspace.cache_dir / "work" / manuscript.slug / "overlay-check.json"  # unchanged overlays kept
-    return listen_page, epub, overlay.check_overlays(epub, known=known)  # what EPUBCheck does not: clips, durations, ids
+        staged = writing.result()  # written; the kernel is already writing it back to disk
+        known = workspace.cache_dir / "work" / manuscript.slug / "overlay-check.json"  # unchanged overlays kept
+        problems = overlay.check_overlays(staged.tmp if staged else plan.out, known=known)  # what EPUBCheck does not
+        committing = pool.submit(overlay_epub.commit_planned, plan, staged)  # synced and renamed beside the report
+    finally:
+        pool.shutdown(wait=False)
+    return listen_page, committing, problems
 
 
 def _copy_cover(manuscript: Manuscript, workspace: Workspace, out_dir: Path) -> str | None:

@@ -27,11 +27,26 @@ LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 def write_epub(out: Path, audio: Sequence[tuple[str, Path]], texts: Iterable[tuple[str, str]]) -> Path:
-    """Write the EPUB `out` atomically: mimetype, each (name, MP3 file) stored, each (name, text); return `out`.
+    """Write the EPUB `out` atomically: mimetype, each (name, audio file) stored, each (name, text); return `out`.
 
     `texts` may be a generator: it is consumed after the audio is written, while the disk is still taking that.
     """
-    with files.atomic_path(Path(out)) as tmp, open(tmp, "wb") as f, zipfile.ZipFile(f, "w") as z:
+    return stage_epub(out, audio, texts).commit()
+
+
+def stage_epub(out: Path, audio: Sequence[tuple[str, Path]], texts: Iterable[tuple[str, str]]) -> files.Staged:
+    """Write the EPUB as write_epub does, under a temporary name beside `out`; return it staged, not yet in place."""
+    staged = files.Staged(Path(out))
+    try:
+        _write_zip(staged.tmp, audio, texts)
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def _write_zip(path: Path, audio: Sequence[tuple[str, Path]], texts: Iterable[tuple[str, str]]) -> None:
+    with open(path, "wb") as f, zipfile.ZipFile(f, "w") as z:
         z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
         for name, source in audio:
             start = f.tell()
@@ -41,7 +56,6 @@ def write_epub(out: Path, audio: Sequence[tuple[str, Path]], texts: Iterable[tup
                 os.posix_fadvise(f.fileno(), start, f.tell() - start, os.POSIX_FADV_DONTNEED)
         for name, text in texts:
             z.writestr(name, text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED, compresslevel=TEXT_DEFLATE_LEVEL)
-    return Path(out)
 
 
 def _store(z: zipfile.ZipFile, name: str, source: Path) -> None:

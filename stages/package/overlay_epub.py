@@ -173,9 +173,21 @@ def plan_overlay_epub(manuscript: Manuscript, album_dir: Path, out: Path, *, sta
 
 def write_planned(plan: EpubPlan) -> Path:
     """Write the EPUB `plan` describes (nothing when it is unchanged), atomically; return its path."""
+    return commit_planned(plan, stage_planned(plan))
+
+
+def stage_planned(plan: EpubPlan) -> files.Staged | None:
+    """Write the EPUB `plan` describes under a temporary name (see files.Staged); None when it is unchanged."""
     if plan.unchanged:
-        return plan.out  # nothing changed: the EPUB there is the one this call would write
-    epubzip.write_epub(plan.out, *_members(plan.manuscript, plan.packed, datetime.now(timezone.utc)))
+        return None  # nothing changed: the EPUB there is the one this call would write
+    return epubzip.stage_epub(plan.out, *_members(plan.manuscript, plan.packed, datetime.now(timezone.utc)))
+
+
+def commit_planned(plan: EpubPlan, staged: files.Staged | None) -> Path:
+    """Put the `staged` EPUB of `plan` in place (synced, renamed) and record what it holds; return its path."""
+    if staged is None:
+        return plan.out
+    staged.commit()
     if plan.stamp:
         chapters = {p.key: {"mp3": _stamp_name(p.mp3, plan.album_dir), **p.mp3_facts, "duration_ms": p.duration_ms}
                     for p in plan.packed}
