@@ -20,7 +20,9 @@ def mp4_duration_ms(source: Path | BinaryIO, *, where: str) -> float:
     if isinstance(source, Path):
         with open(source, "rb") as f:
             return mp4_duration_ms(f, where=where)
-    moov = _top_level(source, b"moov", where)
+    moov = top_level_box(source, b"moov")
+    if moov is None:
+        raise UserError(f"{where} is not an MP4 file (no moov box); produce the chapter again")
     mvhd = _child(moov, b"mvhd", where)
     version = mvhd[0]
     timescale, duration = struct.unpack_from(">IQ" if version == 1 else ">II", mvhd, 20 if version == 1 else 12)
@@ -36,8 +38,9 @@ def mp4_duration_ms(source: Path | BinaryIO, *, where: str) -> float:
     return duration * 1000 / timescale
 
 
-def _top_level(f: BinaryIO, kind: bytes, where: str) -> bytes:
-    """Return the body of the top-level box `kind`, reading only box headers on the way."""
+def top_level_box(f: BinaryIO, kind: bytes) -> bytes | None:
+    """Return the body of the top-level box `kind` of the open MP4 `f` (None if it has none), reading only box
+    headers on the way."""
     f.seek(0, 2)
     end, pos = f.tell(), 0
     while pos + 8 <= end:
@@ -53,7 +56,7 @@ def _top_level(f: BinaryIO, kind: bytes, where: str) -> bytes:
         if name == kind:
             return f.read(size - header)
         pos += size
-    raise UserError(f"{where} is not an MP4 file (no {kind.decode()} box); produce the chapter again")
+    return None
 
 
 def _find(data: bytes, kind: bytes) -> bytes | None:

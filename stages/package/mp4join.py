@@ -249,22 +249,11 @@ def _copy_range(src, dst, offset: int, length: int) -> None:
 
 def _top_level_box(path: Path, kind: bytes) -> bytes:
     """Return the body of the top-level box `kind`, reading only box headers on the way."""
-    size_on_disk = path.stat().st_size
+    from stages.package.mp4info import top_level_box
+
     with open(path, "rb") as f:
-        pos = 0
-        while pos + 8 <= size_on_disk:
-            f.seek(pos)
-            size, name = struct.unpack(">I4s", f.read(8))
-            header = 8
-            if size == 1:
-                size, header = struct.unpack(">Q", f.read(8))[0], 16
-            elif size == 0:
-                size = size_on_disk - pos
-            if size < header:
-                break
-            if name == kind:
-                return f.read(size - header)
-            pos += size
+        if (body := top_level_box(f, kind)) is not None:
+            return body
     raise StageError(f"{path} is not an AAC part this release wrote (no {kind.decode()} box); delete it to re-encode")
 
 
