@@ -482,6 +482,7 @@ def finish_album(
         listen_page, epub, epub_problems = _read_along(manuscript, results, workspace=workspace, tags=tags, audio=aac)
         if not profile.m4b:
             prune_parts(workspace.cache_dir / "work" / manuscript.slug)  # those the EPUB no longer holds
+        reports = [retail.chapter_entry(r, profile, out_dir, (notes or {}).get(r.number, "")) for r in results]
         m4b = joined.result() if joined else None
     book = facts | {
         "title": manuscript.title,
@@ -499,7 +500,6 @@ def finish_album(
         "synthesized": sum(r.stats.synthesized for r in results),
         "cached": sum(r.stats.cached for r in results),
     } | ({"credits": credits.report()} if credits else {})
-    reports = [retail.chapter_entry(r, profile, out_dir, (notes or {}).get(r.number, "")) for r in results]
     delivery = retail.delivery_facts(profile, m4b=m4b, sample=sample, credits=credits is not None,
                                      mp3s=[r.mp3 for r in tracks])
     report_json, report_html = report.write_report(out_dir, book=book, chapters=reports, delivery=delivery)
