@@ -1,5 +1,6 @@
 """The studio in a real headless Chromium (Debian's, driven by Playwright): sign in, play a chapter and see the
-highlight move, flag a line and approve by keyboard, at laptop and tablet widths (screenshots kept)."""
+highlight move, flag a line and approve by keyboard, at laptop and tablet widths; edit a line and hear the
+new take beside the old one (screenshots kept)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from studio import db
 from tests.test_listen_page import browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_studio_edit import first_narration, served  # noqa: F401 - a studio over a book produced for real
 from tests.test_studio_security import PASSWORD, studio  # noqa: F401 - a served studio with a produced book
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "output" / "test-artifacts"
@@ -70,3 +72,50 @@ def test_review_a_chapter_in_chromium(browser, studio, size):  # noqa: F811 - th
         comments = [(n.segment, n.text) for n in session.scalars(select(db.Note).where(db.Note.kind == "comment"))]
     assert ("c01-s0003", "reviewer") in flags and approved.username == "reviewer"
     assert ("c01-s0003", f"check the pause ({size})") in comments
+
+
+EDITED = "Mr. Bennet said nothing at all to that."
+
+
+@pytest.mark.browser
+def test_edit_a_line_in_chromium_and_hear_the_new_take(browser, served):  # noqa: F811 - the imported fixtures
+    base, root, album = served
+    number, segment, old_text = first_narration(root, album)
+    page = browser.new_page(viewport=VIEWPORTS["laptop"])
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(base + "/login")
+        page.fill("input[name=username]", "reviewer")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(base + "/")
+        chapter = f"{base}/books/{album['slug']}/chapters/{number}"
+        page.goto(chapter)
+        page.evaluate("() => { document.getElementById('audio').muted = true; }")
+        page.click(f"[id='{segment}']")  # the line becomes the current one
+        page.wait_for_function(f"() => document.querySelector(\"[id='{segment}'].now\") !== null")
+        page.keyboard.press("e")
+        page.wait_for_selector("#editor:not([hidden])")
+        assert page.input_value("#edit-text") == old_text
+        page.fill("#edit-text", EDITED)
+        page.click("#edit-save")
+        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('New take ready')",
+                               timeout=240_000)  # the book is produced again in the background
+        before, after = (page.get_attribute(f"#take-{k}", "src") for k in ("before", "after"))
+        assert before and after and before != after
+        for src in (before, after):  # both takes play: fetched as the page's <audio> does, with its session
+            heard = page.evaluate("async src => { const r = await fetch(src); const b = new Uint8Array(await "
+                                  "r.arrayBuffer()); return [r.status, r.headers.get('content-type'), b.length, "
+                                  "String.fromCharCode(...b.slice(0, 4))]; }", src)
+            assert heard[0] == 200 and heard[1] == "audio/wav" and heard[2] > 20_000 and heard[3] == "RIFF"
+        page.evaluate("() => document.getElementById('take-after').play()")
+        page.wait_for_function("() => document.getElementById('take-after').currentTime > 0.2")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "studio-edit-laptop.png"), full_page=True)
+        page.goto(chapter)  # the chapter now reads and plays the new line in place
+        assert EDITED in page.text_content(f"[id='{segment}']") and old_text not in page.text_content("body")
+        assert errors == []
+    finally:
+        page.close()
