@@ -68,7 +68,7 @@ def cast_task(
 
 @task(name="rights", cache_policy=NO_CACHE)
 def rights_task(manuscript: Manuscript, workspace: Workspace, casting: Casting, series: list[Path]) -> list[str]:
-    voice_ids = sorted({casting.voice_for(s) for s in manuscript.speakers()})
+    voice_ids = casting.voice_ids(manuscript)  # the speakers' voices and any line's own
     enforce(load_cards(workspace.voices_dir), voice_ids, title=manuscript.title, slug=manuscript.slug,
             series=[p.name for p in series], audit_root=workspace.root, **rights_scope(project_config(workspace.root)))
     return voice_ids

@@ -10,13 +10,13 @@ import logging
 import re
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stages import files
 from stages.casting_plan import DISTINCT_TARGET, Similarity, plan, scenes, spread
 from stages.errors import UserError
-from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Voice
+from stages.model import NARRATOR, UNKNOWN_SPEAKER, Manuscript, Segment, Voice
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,18 @@ class Casting:
     main: tuple[str, ...] = ()  # the main characters, most lines first
     spread: tuple[tuple[str, str, float], ...] = ()  # (speaker, speaker, cosine of their voices), most similar first
     clashes: tuple[tuple[str, str, str], ...] = ()  # (speaker, speaker, voice) sharing a voice in one scene
+    lines: dict[str, str] = field(default_factory=dict)  # segment id -> voice id: one line in another voice
 
     def voice_for(self, speaker: str) -> str:
         return self.voices.get(speaker) or self.voices[NARRATOR]
+
+    def voice_for_segment(self, segment: Segment) -> str:
+        """Return the voice id that says `segment`: the one given to that line, else its speaker's."""
+        return self.lines.get(segment.id) or self.voice_for(segment.speaker)
+
+    def voice_ids(self, manuscript: Manuscript) -> list[str]:
+        """Return every voice id that says a line of `manuscript`, sorted."""
+        return sorted({self.voice_for_segment(s) for s in manuscript.segments})
 
 
 def guess_gender(name: str) -> str:
@@ -108,6 +117,7 @@ def cast(
     for the rights check to accept or refuse.
     """
     existing = read_sheet(sheet, library) if sheet.exists() else {}
+    line_voices = read_line_voices(sheet, library) if sheet.exists() else {}
     lines = Counter(s.speaker for s in manuscript.segments)
     chosen = dict(existing)
     chosen.setdefault(NARRATOR, narrator or _narrator_voice(library))
@@ -125,7 +135,7 @@ def cast(
         chosen = {**planned.voices, **{s: v for s, v in chosen.items()}}
         for speaker in lines:
             chosen.setdefault(speaker, chosen[NARRATOR])
-        casting = Casting(chosen, planned.main, tuple(spread(planned, similarity)), planned.clashes)
+        casting = Casting(chosen, planned.main, tuple(spread(planned, similarity)), planned.clashes, line_voices)
         write_sheet(sheet, chosen, lines, library, casting)
         return casting
     turn = Counter()
@@ -139,8 +149,9 @@ def cast(
             continue
         chosen[speaker] = pool[turn[gender] % len(pool)]
         turn[gender] += 1
-    write_sheet(sheet, chosen, lines, library)
-    return Casting(chosen)
+    casting = Casting(chosen, lines=line_voices)
+    write_sheet(sheet, chosen, lines, library, casting)
+    return casting
 
 
 def embedding_similarity(library: dict[str, Voice], cache_dir: Path | None = None,
@@ -196,6 +207,17 @@ def read_sheet(sheet: Path, library: dict[str, Voice]) -> dict[str, str]:
     return dict(table)
 
 
+def read_line_voices(sheet: Path, library: dict[str, Voice]) -> dict[str, str]:
+    """Return the segment id -> voice id table (`[lines]`) of a cast sheet: lines said in another voice."""
+    try:
+        table = tomllib.loads(sheet.read_text(encoding="utf-8")).get("lines", {})
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"cast sheet {sheet} is not valid TOML ({e}); fix it or delete it to recast") from e
+    for segment, voice_id in table.items():
+        _check_voice(voice_id, library, f"{sheet} [lines] {segment!r}")
+    return dict(table)
+
+
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -217,4 +239,7 @@ def write_sheet(sheet: Path, chosen: dict[str, str], lines: Counter, library: di
     out += ["", "[speakers]"]
     for speaker, voice_id in chosen.items():
         out.append(f"{_toml_str(speaker)} = {_toml_str(voice_id)}  # {lines.get(speaker, 0)} segments")
+    if casting is not None and casting.lines:
+        out += ["", "# Single lines said in another voice than their speaker's (segment id = voice id)", "[lines]"]
+        out += [f"{_toml_str(segment)} = {_toml_str(voice_id)}" for segment, voice_id in sorted(casting.lines.items())]
     return files.write_text(sheet, "\n".join(out) + "\n")

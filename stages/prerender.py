@@ -55,7 +55,7 @@ def prerender(
     seen: set[str] = set()
     for chapter in chapters:
         for seg in chapter.segments:
-            voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
+            voice = segment_voice(library[casting.voice_for_segment(seg)], seg, delivery)
             engine = get_engine(voice.engine)
             if not hasattr(engine, "synthesize_segments"):
                 continue

@@ -155,7 +155,7 @@ def produce_chapter(
     stem = chapter_stem(number, chapter.title)
     key = _stamp_key(manuscript, number, [takes[s.id].key for s in chapter.segments], qa_report, tags, profile)
     stamp_path = work_dir / f"{stem}.json"
-    entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for, library=library,
+    entries = provenance.take_provenance(chapter, takes, voice_for=casting.voice_for_segment, library=library,
                                          cards=voice_cards.load_cards(workspace.voices_dir))
     provenance.write_provenance(provenance.provenance_path(out_dir, stem), chapter=chapter, audio_file=f"{stem}.mp3",
                                 entries=entries)
@@ -230,7 +230,7 @@ def _voice_and_delivery_gain(
     seg: Segment, casting: Casting, library: dict[str, Voice], delivery: DeliveryConfig | None
 ) -> tuple[str, float]:
     """Return the id of the voice `seg` is cast to and the level change (dB) its delivery adds to that voice."""
-    voice = library[casting.voice_for(seg.speaker)]
+    voice = library[casting.voice_for_segment(seg)]
     spoken = segment_voice(voice, seg, delivery)
     return voice.id, float(spoken.params.get("gain_db", 0.0)) - float(voice.params.get("gain_db", 0.0))
 

@@ -52,8 +52,8 @@ class RenderStats:
 
 def check_voices(manuscript: Manuscript, casting: Casting, library: dict[str, Voice]) -> None:
     """Refuse, before any audio is made, a cast voice whose engine cannot speak the book's language."""
-    for speaker in manuscript.speakers():
-        voice = library[casting.voice_for(speaker)]
+    for voice_id in casting.voice_ids(manuscript):
+        voice = library[voice_id]
         engine = get_engine(voice.engine)
         if not speaks(engine, manuscript.language):
             raise UserError(
@@ -71,7 +71,7 @@ def plan_takes(
     that says it (delivery applied); nothing is read from the cache."""
     planned = []
     for seg in chapter.segments:
-        voice = segment_voice(library[casting.voice_for(seg.speaker)], seg, delivery)
+        voice = segment_voice(library[casting.voice_for_segment(seg)], seg, delivery)
         engine = get_engine(voice.engine)
         text = apply(lexicon, seg.spoken, phonemes=engine.name in PHONEME_BLOCK_ENGINES)
         planned.append((cache.key(text, voice, engine), text, voice))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 from stages.attribute.emotion import EMOTIONS
 from stages.cache import TakeCache
+from stages.cast import load_library
 from stages.edits import save_edit
 from stages.lexicon.formats import set_toml_entry
 from stages.errors import UserError
@@ -156,7 +157,8 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
             "user": user, "csrf": csrf, "slug": slug, "book": report.get("book", {}), "chapter": chapter,
             "flagged": sorted(flagged), "approved": done.username if done else "",
             "may_approve": auth.may(user, "approve"), "may_comment": auth.may(user, "comment"),
-            "may_edit": auth.may(user, "edit"), "emotions": EMOTIONS,
+            "may_edit": auth.may(user, "edit"), "emotions": EMOTIONS, "may_cast": auth.may(user, "cast"),
+            "voices": sorted(load_library(Workspace(root).voices_dir)) if auth.may(user, "cast") else [],
             "notes": review.notes(session, slug, number)})
 
     @app.post("/books/{slug}/chapters/{number}/approve")
@@ -196,6 +198,22 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
             raise HTTPException(422, str(e)) from None
         auth.audit(session, user.username, "edit", f"{slug}/{segment}", json.dumps(stored, ensure_ascii=False))
         return {"job": renderer.submit(slug, number, segment, user.username), "edit": stored}
+
+    @app.post("/books/{slug}/chapters/{number}/segments/{segment}/voice")
+    async def line_voice(slug: str, number: int, segment: str, request: Request, who=Depends(checked),
+                         session=Depends(db, scope="function")):
+        user = who[0]
+        report = _allowed(output, slug, session, user, "cast", "give a line another voice")
+        entry = review.chapter_entry(report, number)
+        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
+            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        voice = str((await request.json()).get("voice") or "")
+        try:
+            casting.set_line_voice(Path(root), slug, segment, voice)
+        except UserError as e:
+            raise HTTPException(422, str(e)) from None
+        auth.audit(session, user.username, "line-voice", f"{slug}/{segment}", voice or "(the speaker's)")
+        return {"job": renderer.submit(slug, number, segment, user.username), "voice": voice}
 
     @app.post("/books/{slug}/lexicon")
     async def lexicon_fix(slug: str, request: Request, who=Depends(checked), session=Depends(db, scope="function")):

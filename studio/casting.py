@@ -1,6 +1,6 @@
 """The cast page's work: who speaks how many lines in which voice, auditions of a line in every candidate
-voice (through the take cache, so an audition heard twice is made once), and recasting one speaker
-(the cast sheet rewritten; the next produce re-renders only that speaker's takes)."""
+voice (through the take cache, so an audition heard twice is made once), recasting one speaker and giving
+one line another voice (the cast sheet rewritten; the next produce re-renders only those takes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from stages.cache import TakeCache
-from stages.cast import load_library, read_sheet, write_sheet
+from stages.cast import Casting, load_library, read_line_voices, read_sheet, write_sheet
 from stages.engines import get_engine
 from stages.errors import UserError
 from stages.model import Workspace
@@ -48,7 +48,22 @@ def recast(root: Path, slug: str, speaker: str, voice_id: str) -> None:
         raise UserError(f"no voice {voice_id!r} in the library; choose one of {', '.join(library)}")
     table[speaker] = voice_id
     lines = Counter(s["speaker"] for s in _segments(_manuscript(root, slug)))
-    write_sheet(sheet, table, lines, library)
+    write_sheet(sheet, table, lines, library, Casting(table, lines=read_line_voices(sheet, library)))
+
+
+def set_line_voice(root: Path, slug: str, segment: str, voice_id: str) -> None:
+    """Give one line (`segment`) the voice `voice_id` in the book's cast sheet; "" gives it back its speaker's."""
+    workspace = Workspace(root)
+    library = load_library(workspace.voices_dir)
+    sheet = workspace.manuscript_dir(slug) / "cast.toml"
+    table, lines = read_sheet(sheet, library), read_line_voices(sheet, library)
+    said = _segments(_manuscript(root, slug))
+    if segment not in {s["id"] for s in said}:
+        raise UserError(f"{slug!r} has no line {segment!r}")
+    if voice_id and voice_id not in library:
+        raise UserError(f"no voice {voice_id!r} in the library; choose one of {', '.join(library)}")
+    lines = {k: v for k, v in lines.items() if k != segment} | ({segment: voice_id} if voice_id else {})
+    write_sheet(sheet, table, Counter(s["speaker"] for s in said), library, Casting(table, lines=lines))
 
 
 def audition(root: Path, slug: str, speaker: str) -> list[tuple[str, str]]:

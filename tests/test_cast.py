@@ -52,3 +52,27 @@ def test_guess_gender():
     assert guess_gender("Lady Catherine") == "female"
     assert guess_gender("Sir William") == "male"
     assert guess_gender("Elizabeth") == ""
+
+
+def test_one_line_in_another_voice_is_kept_in_the_sheet_and_says_only_that_line(tmp_path):
+    from stages.cache import TakeCache
+    from stages.render import plan_takes
+
+    library = load_library()
+    sheet = tmp_path / "cast.toml"
+    ms = book("Mrs. Bennet", "Mrs. Bennet", "narrator")
+    first = cast(ms, library, sheet)
+    one, two, _ = ms.segments
+    sheet.write_text(sheet.read_text() + f'\n[lines]\n"{two.id}" = "joe-deep"\n')  # as the studio writes it
+    casting = cast(ms, library, sheet)
+    assert casting.lines == {two.id: "joe-deep"} and f'"{two.id}" = "joe-deep"' in sheet.read_text()  # kept
+    assert casting.voice_for_segment(two) == "joe-deep"
+    assert casting.voice_for_segment(one) == first.voices["Mrs. Bennet"] == casting.voice_for("Mrs. Bennet")
+    assert casting.voice_ids(ms) == sorted({first.voices["Mrs. Bennet"], "joe", "joe-deep"})
+    cache = TakeCache(tmp_path / "cache")
+    before, after = (plan_takes(ms.chapters[0], casting=c, library=library, cache=cache) for c in (first, casting))
+    assert [b[0] == a[0] for b, a in zip(before, after)] == [True, False, True]  # only that line gets a new take
+    assert after[1][2].id == "joe-deep"
+    sheet.write_text(sheet.read_text().replace('= "joe-deep"', '= "nobody"'))
+    with pytest.raises(UserError, match=r"\[lines\] 'c01-p0001-s02'.*unknown voice 'nobody'"):
+        cast(ms, library, sheet)

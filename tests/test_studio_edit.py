@@ -172,3 +172,42 @@ def test_a_pronunciation_fix_re_renders_only_the_lines_with_the_word(served):
                  if "Netherfield" in s["spoken"]}
     after = provenance(album, "take")
     assert with_word and {seg for seg in after if after[seg] != before.get(seg)} == with_word
+
+
+def wait_for(client, job: int) -> dict:
+    deadline = time.monotonic() + 240
+    while (state := client.get(f"/jobs/{job}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the re-render took too long"
+        time.sleep(0.5)
+    assert state["state"] == "done", state["message"]
+    return state
+
+
+def test_one_line_is_re_rendered_in_another_voice_and_given_back_its_own(served):
+    base, root, album = served
+    slug = album["slug"]
+    chapter = album["chapters"][-1]
+    _, cues = read_sync_map(Path(album["output"]) / chapter["sync"])
+    line = next(c for c in cues if c.speaker == "narrator" and len(c.text) > 30)
+    page = f"/books/{slug}/chapters/{chapter['number']}"
+    reviewer, _ = sign_in(base, "reviewer")
+    denied = reviewer.post(f"{page}/segments/{line.id}/voice", json={"voice": "joe-deep"},
+                           headers={"x-csrf-token": csrf_of(reviewer, page)})
+    assert denied.status_code == 403  # a line's voice is a casting choice: producers make it
+    producer, _ = sign_in(base, "producer")
+    headers = {"x-csrf-token": csrf_of(producer, page)}
+    assert '<select id="line-voice-id">' in producer.get(page).text
+    bad = producer.post(f"{page}/segments/{line.id}/voice", json={"voice": "nobody"}, headers=headers)
+    assert bad.status_code == 422 and "no voice 'nobody'" in bad.text
+    before = provenance(album, "voice")
+    made = producer.post(f"{page}/segments/{line.id}/voice", json={"voice": "joe-deep"}, headers=headers).json()
+    job = wait_for(producer, made["job"])
+    assert job["take_before"] and job["take_after"] and job["take_before"] != job["take_after"]
+    after = provenance(album, "voice")
+    assert after[line.id] == "joe-deep" and {s for s in after if after[s] != before[s]} == {line.id}
+    sheet = (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
+    assert f'[lines]\n"{line.id}" = "joe-deep"' in sheet
+    back = wait_for(producer, producer.post(f"{page}/segments/{line.id}/voice", json={"voice": ""},
+                                            headers=headers).json()["job"])
+    assert back["take_after"] == job["take_before"] and provenance(album, "voice") == before  # its old take again
+    assert "[lines]" not in (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 
 from stages import files
 from stages.errors import UserError
-from stages.model import Chapter, Take, Voice
+from stages.model import Chapter, Segment, Take, Voice
 from stages.voices.card import VoiceCard
 
 DEFAULT_DISCLOSURE = "This audiobook is narrated by a synthetic (AI-generated) voice."
@@ -39,18 +39,18 @@ def take_provenance(
     chapter: Chapter,
     takes: Mapping[str, Take],
     *,
-    voice_for: Callable[[str], str],
+    voice_for: Callable[[Segment], str],
     library: Mapping[str, Voice],
     cards: Mapping[str, VoiceCard],
 ) -> list[dict[str, str]]:
     """Return one entry per segment of `chapter`: its take's cache key and its voice's provenance.
 
-    `voice_for` returns the voice id cast for a speaker (Casting.voice_for).
+    `voice_for` returns the voice id that says a segment (Casting.voice_for_segment).
     """
     known: dict[str, dict[str, str]] = {}
     entries = []
     for seg in chapter.segments:
-        voice_id = voice_for(seg.speaker)
+        voice_id = voice_for(seg)
         if voice_id not in known:
             known[voice_id] = voice_provenance(library[voice_id], cards.get(voice_id))
         entries.append({"segment": seg.id, "take": takes[seg.id].key, **known[voice_id]})
