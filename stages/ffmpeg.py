@@ -7,7 +7,6 @@ project never depends on a system install (and never on ffprobe, which the bundl
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 import tempfile
@@ -68,17 +67,12 @@ def decode_audio(path: Path, sample_rate: int) -> np.ndarray:
 class PcmEncoder:
     """An ffmpeg process fed mono float32 audio on stdin (input 0), chunk by chunk, as it becomes ready."""
 
-    def __init__(self, sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = (), niceness: int = 0):
+    def __init__(self, sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = ()):
         cmd = base_args() + ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", *inputs, *args]
         self.what = what
         self._err = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self._broken = False
-        if niceness and hasattr(os, "setpriority"):  # a lower priority than this process's, where the OS has them
-            try:
-                os.setpriority(os.PRIO_PROCESS, self._proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
-            except OSError:
-                pass  # it only decides which encoder finishes first
 
     def write(self, chunk: np.ndarray) -> None:
         """Send `chunk` to the encoder; blocks while ffmpeg catches up."""
@@ -111,15 +105,13 @@ class PcmEncoder:
 
 
 def encode_pcm(
-    chunks: Iterable[np.ndarray], sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = (),
-    niceness: int = 0,
+    chunks: Iterable[np.ndarray], sample_rate: int, args: list[str], what: str, *, inputs: Sequence[str] = ()
 ) -> None:
     """Stream mono float32 `chunks` to ffmpeg's stdin (input 0), with `inputs` after it, then `args`.
 
-    Each chunk is written straight from its buffer, so no joined copy of the whole audio is made. A positive
-    `niceness` runs ffmpeg at that much lower a priority than this process (a job that may finish later).
+    Each chunk is written straight from its buffer, so no joined copy of the whole audio is made.
     """
-    encoder = PcmEncoder(sample_rate, args, what, inputs=inputs, niceness=niceness)
+    encoder = PcmEncoder(sample_rate, args, what, inputs=inputs)
     try:
         for chunk in chunks:
             encoder.write(chunk)

@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 STAMP_VERSION = 4  # bump when chapter assembly, mastering or packaging changes its output
 CREDITS_TITLES = {"opening": "Opening Credits", "closing": "Closing Credits"}  # their M4B chapter and MP3 titles
 OPENING_CREDITS_STEM = "00-opening-credits"
-AAC_BESIDE_MP3_NICENESS = 5  # LAME takes longer than the AAC encoder: the MP3 gets a core, the AAC part the rest
 CLOSING_STEM_MIN = 99  # the closing credits' file number: 99, or one past the last chapter of a longer book
 
 
@@ -173,8 +172,7 @@ def produce_chapter(
             rate_hz=profile.sample_rate_hz,
         )]  # track 1 is the opening credits
         if m4b_kbps and not (part_path := m4b_part_path(work_dir, key, m4b_kbps)).is_file():
-            encoding.append(pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps,
-                                        niceness=AAC_BESIDE_MP3_NICENESS))
+            encoding.append(pool.submit(m4b.encode_part, audio, rate, part_path, m4b_kbps))
         levels = master.mastered_levels(audio, rate, cues, voice_of, levels)
         figures = acx.measure(audio, rate)
         head_s, tail_s = acx.room_tone_edges(audio, rate)

@@ -240,6 +240,16 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
         return {"state": job.state, "message": job.message, "segment": job.segment,
                 "take_before": job.take_before, "take_after": job.take_after}
 
+    @app.get("/books/{slug}/chapters/{number}/segments/{segment}/takes")
+    def segment_takes(slug: str, number: int, segment: str, who=Depends(signed_in),
+                      session=Depends(db, scope="function")):
+        report = _report(output, slug, session, who[0])
+        entry = review.chapter_entry(report, number)
+        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
+            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        takes = review.take_history(session, slug, segment, jobs.segment_take(output, slug, segment))
+        return {"segment": segment, "takes": [t | {"url": f"/books/{slug}/takes/{t['key']}"} for t in takes]}
+
     @app.get("/books/{slug}/takes/{key}")
     def take_audio(slug: str, key: str, who=Depends(signed_in), session=Depends(db, scope="function")):
         _report(output, slug, session, who[0])

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from stages.package import sync
 from studio import auth
-from studio.db import Approval, Note, User
+from studio.db import Approval, Job, Note, User
 
 NOTE_KINDS = ("flag", "comment")
 MAX_NOTE_CHARS = 2000
@@ -48,6 +48,20 @@ def _pieces(text: str, timed: Sequence) -> list[dict]:
         pieces.append({"text": w.text, "start": w.start_ms, "end": w.end_ms})
         at = pos + len(w.text)
     return pieces + ([{"text": text[at:]}] if at < len(text) else [])
+
+
+def take_history(db: Session, slug: str, segment: str, current: str) -> list[dict]:
+    """Return every take a line has had through the studio, oldest first: the one it had before its first
+    re-render, then each re-render's; `current` (the take the album holds now) is marked. A line never
+    re-rendered has none (its one take plays in the chapter)."""
+    takes: list[dict] = []
+    jobs = db.scalars(select(Job).where(Job.slug == slug, Job.segment == segment, Job.state == "done").order_by(Job.id))
+    for job in jobs:
+        if not takes and job.take_before:
+            takes.append({"key": job.take_before, "made": "before the first re-render", "by": ""})
+        if job.take_after and all(t["key"] != job.take_after for t in takes):  # a take heard again is listed once
+            takes.append({"key": job.take_after, "made": job.created.strftime("%Y-%m-%d %H:%M"), "by": job.username})
+    return [t | {"current": t["key"] == current} for t in takes]
 
 
 def approval(db: Session, slug: str, number: int) -> Approval | None:

@@ -110,6 +110,9 @@ def test_edit_a_line_in_chromium_and_hear_the_new_take(browser, served):  # noqa
                                   "r.arrayBuffer()); return [r.status, r.headers.get('content-type'), b.length, "
                                   "String.fromCharCode(...b.slice(0, 4))]; }", src)
             assert heard[0] == 200 and heard[1] == "audio/wav" and heard[2] > 20_000 and heard[3] == "RIFF"
+        page.click("#history")  # every take the line has had, each playable
+        page.wait_for_function("() => document.querySelectorAll('#history-list audio').length === 2")
+        assert "(in the album now)" in page.text_content("#history-list li:last-child")
         page.evaluate("() => document.getElementById('take-after').play()")
         page.wait_for_function("() => document.getElementById('take-after').currentTime > 0.2")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -211,3 +211,11 @@ def test_one_line_is_re_rendered_in_another_voice_and_given_back_its_own(served)
                                             headers=headers).json()["job"])
     assert back["take_after"] == job["take_before"] and provenance(album, "voice") == before  # its old take again
     assert "[lines]" not in (root / "manuscripts" / slug / "cast.toml").read_text(encoding="utf-8")
+    listener, _ = sign_in(base, "listener")  # anyone who may open the book may hear a line's takes
+    history = listener.get(f"{page}/segments/{line.id}/takes").json()["takes"]
+    assert [t["key"] for t in history] == [job["take_before"], job["take_after"]]  # the original, then joe-deep's
+    assert [t["current"] for t in history] == [True, False] and history[1]["by"] == "producer"
+    for take in history:
+        audio = listener.get(take["url"])
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    assert listener.get(f"{page}/segments/c99-p0001-s01/takes").status_code == 404

@@ -31,17 +31,15 @@ from stages.package.album import (
 from stages.wav import read_wav
 
 
-def encode_part(audio: np.ndarray | Path, sample_rate: int, out: Path, bitrate_kbps: int = M4B_BITRATE_KBPS, *,
-                niceness: int = 0) -> Path:
-    """Encode one chapter (samples, or its mastered mono WAV) to an AAC part at `out`, atomically; `niceness` as
-    for stages.ffmpeg.encode_pcm."""
+def encode_part(audio: np.ndarray | Path, sample_rate: int, out: Path, bitrate_kbps: int = M4B_BITRATE_KBPS) -> Path:
+    """Encode one chapter (samples, or its mastered mono WAV) to an AAC part at `out`, atomically."""
     what = f"encode the M4B part {out}"
     _chapter_length(audio, sample_rate, what)
     pcm = read_wav(Path(audio))[0] if isinstance(audio, (str, Path)) else np.asarray(audio, np.float32)
     args = ["-c:a", "aac", "-aac_coder", M4B_AAC_CODER, "-b:a", f"{bitrate_kbps}k",
             "-ar", str(M4B_SAMPLE_RATE_HZ), "-ac", "1", "-f", "mp4"]
     with files.atomic_path(out) as tmp:
-        encode_pcm([pcm], sample_rate, [*args, str(tmp)], what, niceness=niceness)
+        encode_pcm([pcm], sample_rate, [*args, str(tmp)], what)
     return out
 
 
