@@ -87,8 +87,11 @@ def main() -> None:
     root = args.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     files.write_text(root / "audiobook.toml", f"[qa]\nenabled = {'false' if args.no_qa else 'true'}\n")
-    if not (root / "voices").exists():
-        (root / "voices").symlink_to(REPO / "voices")
+    voices = root / "voices"
+    if voices.is_symlink() and not voices.exists():
+        voices.unlink()  # a link to a checkout that has moved
+    if not voices.exists():
+        voices.symlink_to(REPO / "voices")
     book = root / args.book.name
     if not book.exists():
         shutil.copyfile(args.book, book)
