@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -260,7 +261,15 @@ class Credits:
 
 
 def _names(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    """Return "A, B and C", or "A; B, b and C" when a name has a comma of its own ("Joe, bright")."""
+    joint = "; " if any("," in n for n in names) else ", "
+    return names[0] if len(names) == 1 else f"{joint.join(names[:-1])} and {names[-1]}"
+
+
+def _said(text: str) -> str:
+    """Return a credits sentence as the narrator says it: a model id in brackets, "(Piper en_US-joe-medium)", is
+    shown in the text and the tags but not read out (an engine mangles it: "en US show medium")."""
+    return re.sub(r"\s*\([^()]*_[^()]*\)", "", text)
 
 
 def credits_sentences(
@@ -282,7 +291,7 @@ def credits_chapter(kind: str, number: int, sentences: Sequence[str], language: 
 
     tag = "open" if kind == "opening" else "close"
     segments = tuple(
-        Segment(id=f"credits-{tag}-s{n:02d}", text=text, spoken=spoken_form(text, language))
+        Segment(id=f"credits-{tag}-s{n:02d}", text=text, spoken=spoken_form(_said(text), language))
         for n, text in enumerate((t for t in sentences if t.strip()), start=1)
     )
     return Chapter(number, CREDITS_TITLES[kind], (Paragraph(f"credits-{tag}-p01", "text", segments),), source="credits")

@@ -62,7 +62,8 @@ def test_the_opening_credits_say_title_author_narrator_cast_and_disclosure(album
     characters = sorted(set(sheet["speakers"].values()) - {"joe"})
     assert characters, "the sample casts character voices"
     names = [library[v].name for v in characters]
-    cast = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    joint = "; " if any("," in n for n in names) else ", "  # a name with a comma of its own: "Joe, bright"
+    cast = names[0] if len(names) == 1 else f"{joint.join(names[:-1])} and {names[-1]}"
     disclosure = load_cards()["joe"].licence.disclosure
     assert book["credits"]["opening"]["text"] == (
         f"{book['title']}. Written by {book['author']}. Narrated by Joe. Character voices: {cast}. {disclosure}"
@@ -111,4 +112,13 @@ def test_credits_sentences_name_the_character_voices_only_when_there_are_some():
     chapter = credits_chapter("closing", 99, cast["closing"], "en")
     assert [s.id for s in chapter.segments] == [f"credits-close-s0{n}" for n in range(1, 5)]
     assert chapter.segments[-1].spoken == "Production copyright eighteen fifteen."
+    named = credits_sentences(ms, joe, [Voice("joe-bright", "Joe, bright"), alto], "Synthetic voice (Piper "
+                              "en_US-joe-medium), not a human.", 1815)
+    assert named["opening"][3] == "Character voices: Joe, bright and Alto."  # one comma-named voice: unambiguous
+    three = credits_sentences(ms, joe, [Voice("joe-bright", "Joe, bright"), Voice("joe-deep", "Joe, deep"), alto],
+                              "x", 1815)
+    assert three["opening"][3] == "Character voices: Joe, bright; Joe, deep and Alto."
+    said = credits_chapter("opening", 0, named["opening"], "en").segments[-1]
+    assert said.text == "Synthetic voice (Piper en_US-joe-medium), not a human."  # shown as the licence words it
+    assert said.spoken == "Synthetic voice, not a human."  # ... and said without the model id
     assert {s.speaker for s in chapter.segments} == {"narrator"}
