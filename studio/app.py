@@ -188,9 +188,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
                            session=Depends(db, scope="function")):
         user = who[0]
         report = _allowed(output, slug, session, user, "edit", "edit lines")
-        entry = review.chapter_entry(report, number)
-        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
-            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        _check_segment(output, slug, report, number, segment)
         changes = {k: v for k, v in (await request.json()).items() if v not in (None, "")}
         try:
             stored = save_edit(Path(root) / "manuscripts" / slug, segment, changes)
@@ -204,9 +202,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
                          session=Depends(db, scope="function")):
         user = who[0]
         report = _allowed(output, slug, session, user, "cast", "give a line another voice")
-        entry = review.chapter_entry(report, number)
-        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
-            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        _check_segment(output, slug, report, number, segment)
         voice = str((await request.json()).get("voice") or "")
         try:
             casting.set_line_voice(Path(root), slug, segment, voice)
@@ -244,9 +240,7 @@ def create_app(root: Path, sessions: sessionmaker, *, secure_cookies: bool = Fal
     def segment_takes(slug: str, number: int, segment: str, who=Depends(signed_in),
                       session=Depends(db, scope="function")):
         report = _report(output, slug, session, who[0])
-        entry = review.chapter_entry(report, number)
-        if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
-            raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
+        _check_segment(output, slug, report, number, segment)
         takes = review.take_history(session, slug, segment, jobs.segment_take(output, slug, segment))
         return {"segment": segment, "takes": [t | {"url": f"/books/{slug}/takes/{t['key']}"} for t in takes]}
 
@@ -333,6 +327,13 @@ def _report(output: Path, slug: str, session, user: User) -> dict:
     if not auth.can_see(session, user, slug):
         raise HTTPException(403, f"you have no access to {slug!r}; ask an admin for it")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _check_segment(output: Path, slug: str, report: dict, number: int, segment: str) -> None:
+    """Refuse (404) a segment that chapter `number` of the book in `report` does not have."""
+    entry = review.chapter_entry(report, number)
+    if entry is None or segment not in {s["id"] for s in review.chapter_view(output, slug, entry)["segments"]}:
+        raise HTTPException(404, f"chapter {number} of {slug!r} has no segment {segment!r}")
 
 
 def _allowed(output: Path, slug: str, session, user: User, action: str, doing: str) -> dict:
