@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -30,24 +29,11 @@ def chapter_view(output: Path, slug: str, entry: dict) -> dict:
     segments = []
     for cue in cues:
         timed = words.get(cue.id)
+        timed_words = timed.words if timed and timed.timed else ()
         segments.append({"id": cue.id, "text": cue.text, "speaker": cue.speaker, "start": cue.start_ms,
-                         "end": cue.end_ms, "pieces": _pieces(cue.text, timed.words if timed and timed.timed else ())})
+                         "end": cue.end_ms, "pieces": sync.word_pieces(cue.text, timed_words)})
     return {"number": entry["number"], "title": entry.get("title", ""), "mp3": entry["mp3"],
             "duration_ms": facts.get("duration_ms", 0), "segments": segments}
-
-
-def _pieces(text: str, timed: Sequence) -> list[dict]:
-    """Return the line's text cut into pieces, each timed word a piece with its start and end (ms), the text
-    between them (spaces, punctuation) plain pieces, so the page shows the line as written."""
-    pieces, at = [], 0
-    for w, pos in zip(timed, sync.word_offsets(text, timed)):
-        if pos is None:
-            continue
-        if pos > at:
-            pieces.append({"text": text[at:pos]})
-        pieces.append({"text": w.text, "start": w.start_ms, "end": w.end_ms})
-        at = pos + len(w.text)
-    return pieces + ([{"text": text[at:]}] if at < len(text) else [])
 
 
 def take_history(db: Session, slug: str, segment: str, current: str) -> list[dict]:

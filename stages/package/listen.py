@@ -21,7 +21,7 @@ from stages.align import SegmentWords
 from stages.errors import UserError
 from stages.model import NARRATOR, Chapter, Cue
 from stages.package import templates
-from stages.package.sync import word_offsets
+from stages.package.sync import word_pieces
 
 TEMPLATE_FILE = "listen.html"
 DEFAULT_LANGUAGE = "en"
@@ -78,24 +78,8 @@ def _segment_html(cue: Cue, words: SegmentWords | None = None) -> Markup:
     if words is None or not words.timed:
         return Markup(f"{head}{escape(cue.text)}</span>")
     body = "".join(f'<span class="w" data-start="{p["start"]}" data-end="{p["end"]}">{escape(p["text"])}</span>'
-                   if "start" in p else str(escape(p["text"])) for p in _pieces(cue.text, words))
+                   if "start" in p else str(escape(p["text"])) for p in word_pieces(cue.text, words.words or ()))
     return Markup(f"{head}{body}</span>")
-
-
-def _pieces(text: str, words: SegmentWords) -> list[dict[str, object]]:
-    """Return `text` cut into pieces: each timed word ({"text", "start", "end"}) and the text between ({"text"})."""
-    pieces: list[dict[str, object]] = []
-    at = 0
-    for w, pos in zip(words.words or (), word_offsets(text, words.words or ())):
-        if pos is None:
-            continue
-        if pos > at:
-            pieces.append({"text": text[at:pos]})
-        pieces.append({"text": w.text, "start": w.start_ms, "end": w.end_ms})
-        at = pos + len(w.text)
-    if at < len(text):
-        pieces.append({"text": text[at:]})
-    return pieces
 
 
 def _chapter_view(chapter: ListenChapter) -> dict[str, object]:

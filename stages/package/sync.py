@@ -87,6 +87,21 @@ def word_offsets(text: str, words: Sequence[WordTiming]) -> list[int | None]:
     return out
 
 
+def word_pieces(text: str, words: Sequence[WordTiming]) -> list[dict]:
+    """Return `text` cut into pieces: each timed word found in it ({"text", "start", "end"} in ms) and the text
+    between them ({"text"}: spaces, punctuation), so a page can show the line as written with its words timed."""
+    pieces: list[dict] = []
+    at = 0
+    for w, pos in zip(words, word_offsets(text, words)):
+        if pos is None:
+            continue
+        if pos > at:
+            pieces.append({"text": text[at:pos]})
+        pieces.append({"text": w.text, "start": w.start_ms, "end": w.end_ms})
+        at = pos + len(w.text)
+    return pieces + ([{"text": text[at:]}] if at < len(text) else [])
+
+
 def _tagged(text: str, words: Sequence[WordTiming], tag, escape=lambda t: t) -> str:
     """Return `text` with `tag(word)` before each word found in it (a tag may be "" to leave a word out)."""
     pieces, at = [], 0
